@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NewType
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graph.errors import (
     LimitExceededError,
@@ -367,7 +367,7 @@ class Provenance(Frozen):
     """Which source last set a field, and when."""
 
     source: str
-    at: datetime
+    at: AwareDatetime
     run_id: str | None = None
 
 
@@ -475,8 +475,8 @@ class ConfigurationItem(Frozen):
     tags: tuple[str, ...] = ()
     redundancy: tuple[RedundancyGroup, ...] = ()
     provenance: dict[str, Provenance] = Field(default_factory=dict)
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
+    first_seen: AwareDatetime | None = None
+    last_seen: AwareDatetime | None = None
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -530,8 +530,8 @@ class Relationship(Frozen):
     target: CiId = Field(min_length=1, max_length=Limits.MAX_ID_LENGTH)
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
     provenance: dict[str, Provenance] = Field(default_factory=dict)
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
+    first_seen: AwareDatetime | None = None
+    last_seen: AwareDatetime | None = None
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -557,7 +557,7 @@ class Change(Frozen):
 
     id: str
     ci: CiId
-    at: datetime
+    at: AwareDatetime
     kind: ChangeKind
     field: str | None = None
     before: Any = None
@@ -568,8 +568,8 @@ class Change(Frozen):
     run_id: str | None = None
     request_id: str | None = None
     external_ref: str | None = None
-    planned_start: datetime | None = None
-    planned_end: datetime | None = None
+    planned_start: AwareDatetime | None = None
+    planned_end: AwareDatetime | None = None
     relationship: tuple[str, str, str] | None = None  # (source, type, target) for rel changes
 
     @property
@@ -583,18 +583,18 @@ class ExternalChange(Frozen):
     id: str = Field(min_length=1, max_length=Limits.MAX_ID_LENGTH)
     ci: CiId
     kind: Literal[ChangeKind.DEPLOYMENT, ChangeKind.CHANGE_REQUEST]
-    at: datetime
+    at: AwareDatetime
     summary: str = Field(max_length=Limits.MAX_TEXT_LENGTH)
     external_ref: str | None = None
-    planned_start: datetime | None = None
-    planned_end: datetime | None = None
+    planned_start: AwareDatetime | None = None
+    planned_end: AwareDatetime | None = None
 
 
 class MaintenanceWindow(Frozen):
     id: str = Field(min_length=1, max_length=Limits.MAX_ID_LENGTH)
     ci: CiId
-    start: datetime
-    end: datetime
+    start: AwareDatetime
+    end: AwareDatetime
     description: str = Field(default="", max_length=Limits.MAX_TEXT_LENGTH)
 
     @model_validator(mode="after")
@@ -612,11 +612,11 @@ class Incident(Frozen):
     title: str = Field(min_length=1, max_length=Limits.MAX_TEXT_LENGTH)
     status: IncidentStatus = IncidentStatus.OPEN
     external_ref: str | None = None
-    opened_at: datetime
-    resolved_at: datetime | None = None
+    opened_at: AwareDatetime
+    resolved_at: AwareDatetime | None = None
     affected: tuple[CiId, ...] = ()  # the CIs reported failed
     impact: dict[str, Any] | None = None  # the impact answer stored when opened / refreshed
-    impact_at: datetime | None = None
+    impact_at: AwareDatetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

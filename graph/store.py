@@ -57,6 +57,9 @@ class CiFilter:
     include_retired: bool = True
 
 
+ALL_CIS = CiFilter()
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
@@ -165,12 +168,12 @@ class Store(Protocol):
     def find_by_name(self, name: str, ci_class: str | None = None) -> list[ConfigurationItem]: ...
 
     def list_cis(
-        self, filter: CiFilter = CiFilter(), *, first: int = 100, after: str | None = None
+        self, filter: CiFilter = ALL_CIS, *, first: int = 100, after: str | None = None
     ) -> Page[ConfigurationItem]:
         """CIs ordered by id; ``after`` is the ``next_cursor`` of the previous page."""
         ...
 
-    def count_cis(self, filter: CiFilter = CiFilter()) -> int: ...
+    def count_cis(self, filter: CiFilter = ALL_CIS) -> int: ...
 
     def get_relationship(self, key: RelKey) -> Relationship | None: ...
 

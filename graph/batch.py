@@ -1,0 +1,257 @@
+"""What both stores do the same way before and around a write: validate a batch against the
+registry and the limits, and turn old/new state into history entries.
+
+Keeping this in one place is what makes the two stores observably identical.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from graph.errors import NotFoundError, ValidationError
+from graph.model import (
+    Change,
+    ChangeKind,
+    CiId,
+    ConfigurationItem,
+    ExternalChange,
+    Registry,
+    Relationship,
+    RelKey,
+    Status,
+    WriteContext,
+    check_batch_size,
+)
+
+
+def new_change_id() -> str:
+    return uuid.uuid4().hex
+
+
+def validate_cis(cis: Sequence[ConfigurationItem], registry: Registry) -> None:
+    """Known classes, no id twice in one batch, the batch within limits."""
+    check_batch_size(len(cis), "CIs")
+    seen: set[str] = set()
+    for ci in cis:
+        registry.ci_class(ci.ci_class, item=ci.id)
+        if ci.id in seen:
+            raise ValidationError(
+                "the same CI id appears twice in one batch", item=ci.id, field="id"
+            )
+        seen.add(ci.id)
+
+
+def validate_relationships(relationships: Sequence[Relationship], registry: Registry) -> None:
+    """Known types, no self-loops, no relationship twice in one batch."""
+    check_batch_size(len(relationships), "relationships")
+    seen: set[RelKey] = set()
+    for rel in relationships:
+        label = describe_key(rel.key)
+        registry.relationship_type(rel.type, item=label)
+        if rel.source == rel.target:
+            raise ValidationError("a CI cannot relate to itself", item=label, field="target")
+        if rel.key in seen:
+            raise ValidationError(
+                "the same relationship appears twice in one batch", item=label, field="type"
+            )
+        seen.add(rel.key)
+
+
+def check_ends(relationships: Sequence[Relationship], existing: set[CiId]) -> None:
+    """Every relationship end must be a CI that exists (in the store or the same batch)."""
+    for rel in relationships:
+        for end, value in (("source", rel.source), ("target", rel.target)):
+            if value not in existing:
+                raise ValidationError(
+                    f"{end} {value!r} is not a known CI (load it first, or in the same batch)",
+                    item=describe_key(rel.key),
+                    field=end,
+                )
+
+
+def check_known(ids: Iterable[CiId], existing: set[CiId]) -> None:
+    for ci in ids:
+        if ci not in existing:
+            raise NotFoundError(f"no CI with id {ci!r}")
+
+
+def describe_key(key: RelKey) -> str:
+    return f"{key[0]} -[{key[1]}]-> {key[2]}"
+
+
+def prepare_ci(
+    old: ConfigurationItem | None, new: ConfigurationItem, ctx: WriteContext
+) -> ConfigurationItem | None:
+    """The CI to store, or None when ``new`` says nothing ``old`` does not already say.
+
+    ``first_seen`` is kept from the stored CI; ``last_seen`` is the caller's, or kept.
+    """
+    if old is not None and old.tracked() == new.tracked() and old.provenance == new.provenance:
+        return None
+    first_seen = old.first_seen if old is not None and old.first_seen else new.first_seen
+    return new.model_copy(
+        update={
+            "first_seen": first_seen or ctx.at,
+            "last_seen": new.last_seen or (old.last_seen if old else None) or ctx.at,
+        }
+    )
+
+
+def ci_changes(
+    old: ConfigurationItem | None, new: ConfigurationItem, ctx: WriteContext
+) -> list[Change]:
+    """History entries for writing ``new`` over ``old``: one ``created``, or one per field."""
+    if old is None:
+        return [
+            _change(
+                ctx,
+                new.id,
+                ChangeKind.CREATED,
+                after=new.tracked(),
+                summary=f"created {new.ci_class} {new.name!r}",
+            )
+        ]
+    before, after = old.tracked(), new.tracked()
+    changes = []
+    for field_name in ConfigurationItem.TRACKED_FIELDS:
+        if before[field_name] == after[field_name]:
+            continue
+        kind = (
+            ChangeKind.RETIRED
+            if field_name == "status" and after[field_name] == Status.RETIRED
+            else ChangeKind.UPDATED
+        )
+        changes.append(
+            _change(
+                ctx,
+                new.id,
+                kind,
+                field=field_name,
+                before=before[field_name],
+                after=after[field_name],
+                summary=_summary(field_name, before, after),
+            )
+        )
+    return changes
+
+
+def _summary(field_name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    if field_name == "attributes":
+        old, new = before["attributes"], after["attributes"]
+        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        return "attributes changed: " + ", ".join(keys[:10]) + ("…" if len(keys) > 10 else "")
+    return f"{field_name}: {before[field_name]!r} -> {after[field_name]!r}"
+
+
+def prepare_relationship(
+    old: Relationship | None, new: Relationship, ctx: WriteContext
+) -> Relationship | None:
+    if old is not None and old.attributes == new.attributes and old.provenance == new.provenance:
+        return None
+    first_seen = old.first_seen if old is not None and old.first_seen else new.first_seen
+    return new.model_copy(
+        update={
+            "first_seen": first_seen or ctx.at,
+            "last_seen": new.last_seen or (old.last_seen if old else None) or ctx.at,
+        }
+    )
+
+
+def relationship_changes(
+    old: Relationship | None, new: Relationship, ctx: WriteContext
+) -> list[Change]:
+    if old is None:
+        return [
+            _change(
+                ctx,
+                new.source,
+                ChangeKind.RELATED,
+                relationship=new.key,
+                after=new.attributes,
+                summary=describe_key(new.key),
+            )
+        ]
+    if old.attributes == new.attributes:
+        return []
+    return [
+        _change(
+            ctx,
+            new.source,
+            ChangeKind.RELATIONSHIP_UPDATED,
+            relationship=new.key,
+            field="attributes",
+            before=old.attributes,
+            after=new.attributes,
+            summary=f"{describe_key(new.key)} attributes changed",
+        )
+    ]
+
+
+def unrelated_change(rel: Relationship, ctx: WriteContext) -> Change:
+    return _change(
+        ctx,
+        rel.source,
+        ChangeKind.UNRELATED,
+        relationship=rel.key,
+        before=rel.attributes,
+        summary=f"removed {describe_key(rel.key)}",
+    )
+
+
+def deleted_change(ci: ConfigurationItem, ctx: WriteContext) -> Change:
+    return _change(
+        ctx,
+        ci.id,
+        ChangeKind.DELETED,
+        before=ci.tracked(),
+        summary=f"deleted {ci.ci_class} {ci.name!r}",
+    )
+
+
+def _change(
+    ctx: WriteContext,
+    ci: CiId,
+    kind: ChangeKind,
+    *,
+    field: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    summary: str = "",
+    relationship: RelKey | None = None,
+) -> Change:
+    return Change(
+        id=new_change_id(),
+        ci=ci,
+        at=ctx.at,
+        kind=kind,
+        field=field,
+        before=before,
+        after=after,
+        summary=summary,
+        actor=ctx.actor,
+        source=ctx.source,
+        run_id=ctx.run_id,
+        request_id=ctx.request_id,
+        relationship=relationship,
+    )
+
+
+def external_change(ext: ExternalChange, ctx: WriteContext) -> Change:
+    """A reported deployment or change request as a history entry; its id is the caller's,
+    so reporting it again is a no-op."""
+    return Change(
+        id=ext.id,
+        ci=ext.ci,
+        at=ext.at,
+        kind=ext.kind,
+        summary=ext.summary,
+        actor=ctx.actor,
+        source=ctx.source,
+        run_id=ctx.run_id,
+        request_id=ctx.request_id,
+        external_ref=ext.external_ref,
+        planned_start=ext.planned_start,
+        planned_end=ext.planned_end,
+    )
