@@ -652,3 +652,51 @@ def check_batch_size(count: int, what: str) -> None:
             f"{count} {what} in one batch; the limit is {Limits.MAX_BATCH}: split the batch",
             field=what,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Import runs and what each source reported (the import engine's memory)
+
+IDENTIFIER_ATTRIBUTES: tuple[str, ...] = ("serial_number", "asset_tag", "fqdn", "mac_address")
+"""Attributes that identify a CI across sources (normalised: trimmed, lower-cased)."""
+
+
+def normalise_identifier(value: object) -> str | None:
+    if value is None or isinstance(value, bool | list | dict):
+        return None
+    text = str(value).strip().lower()
+    return text or None
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # the source was read only in part: nothing is marked absent
+    FAILED = "failed"
+
+
+class SourceRecord(Frozen):
+    """That source ``source`` reports item ``key`` (its own identity for it), reconciled to
+    CI ``ci``. Relationship records have ``kind="relationship"`` and key
+    ``"<source ci>|<TYPE>|<target ci>"``.
+    """
+
+    source: str = Field(min_length=1, max_length=128)
+    kind: Literal["ci", "relationship"] = "ci"
+    key: str = Field(min_length=1, max_length=3 * Limits.MAX_ID_LENGTH + 80)
+    ci: CiId
+    digest: str = ""  # hash of what the source said last time: unchanged items skip work
+    last_run: str
+    last_seen: AwareDatetime
+    absent_since: AwareDatetime | None = None  # set when a complete run no longer reports it
+
+
+class ImportRun(Frozen):
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=128)
+    format: str
+    status: RunStatus = RunStatus.RUNNING
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    messages: tuple[str, ...] = ()  # errors and warnings, capped by the engine

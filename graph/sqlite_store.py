@@ -32,11 +32,13 @@ from graph import batch
 from graph.errors import ConfigurationError, NotFoundError, StoreError, ValidationError
 from graph.model import (
     DEFAULT_REGISTRY,
+    IDENTIFIER_ATTRIBUTES,
     Change,
     CiId,
     ConfigurationItem,
     Direction,
     ExternalChange,
+    ImportRun,
     Incident,
     Limits,
     MaintenanceWindow,
@@ -44,10 +46,12 @@ from graph.model import (
     Registry,
     Relationship,
     RelKey,
+    SourceRecord,
     Status,
     WriteContext,
     WriteResult,
     check_batch_size,
+    normalise_identifier,
     utcnow,
 )
 from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, Topology
@@ -98,6 +102,19 @@ CREATE TABLE IF NOT EXISTS maintenance (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS maintenance_ci ON maintenance (ci);
+CREATE TABLE IF NOT EXISTS ident (
+    attr TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL REFERENCES ci (n),
+    PRIMARY KEY (attr, value, n)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ident_n ON ident (n);
+CREATE TABLE IF NOT EXISTS source_record (
+    source TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (source, kind, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, started_at TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_source ON run (source, started_at);
 """
 
 
@@ -317,6 +334,7 @@ class SqliteStore:
         ctx: WriteContext,
         *,
         delete_relationships: Sequence[RelKey] = (),
+        source_records: Sequence[SourceRecord] = (),
     ) -> tuple[WriteResult, WriteResult]:
         batch.validate_cis(cis, self.registry)
         batch.validate_relationships(relationships, self.registry)
@@ -325,6 +343,7 @@ class SqliteStore:
             rel_result = self._write_rels(db, relationships, ctx)
             if delete_relationships:
                 rel_result += self._delete_rels(db, delete_relationships, ctx)
+            self._put_source_records(db, source_records)
             if (
                 ci_result.created
                 + ci_result.updated
@@ -342,6 +361,7 @@ class SqliteStore:
             return WriteResult()
         existing = self._load_cis(db, [ci.id for ci in cis])
         rows: list[tuple[Any, ...]] = []
+        written: list[ConfigurationItem] = []
         changes: list[Change] = []
         created = updated = 0
         for new in cis:
@@ -350,6 +370,7 @@ class SqliteStore:
             if stored is None:
                 continue
             rows.append(_ci_row(stored))
+            written.append(stored)
             changes.extend(batch.ci_changes(old, stored, ctx))
             if old is None:
                 created += 1
@@ -364,8 +385,22 @@ class SqliteStore:
             " redundancy = excluded.redundancy, body = excluded.body",
             rows,
         )
+        self._index_identifiers(db, written)
         self._insert_changes(db, changes)
         return WriteResult(created=created, updated=updated, unchanged=len(cis) - created - updated)
+
+    def _index_identifiers(self, db: sqlite3.Connection, cis: Sequence[ConfigurationItem]) -> None:
+        numbers = self._numbers(db, [ci.id for ci in cis])
+        db.executemany("DELETE FROM ident WHERE n = ?", [(n,) for n in numbers.values()])
+        db.executemany(
+            "INSERT OR IGNORE INTO ident (attr, value, n) VALUES (?, ?, ?)",
+            [
+                (attr, value, numbers[ci.id])
+                for ci in cis
+                for attr in IDENTIFIER_ATTRIBUTES
+                if (value := normalise_identifier(ci.attributes.get(attr))) is not None
+            ],
+        )
 
     def _write_rels(
         self, db: sqlite3.Connection, relationships: Sequence[Relationship], ctx: WriteContext
@@ -448,6 +483,7 @@ class SqliteStore:
             params = [(n,) for n in numbers.values()]
             db.executemany("DELETE FROM rel WHERE src = ?", params)
             db.executemany("DELETE FROM rel WHERE dst = ?", params)
+            db.executemany("DELETE FROM ident WHERE n = ?", params)
             db.executemany("DELETE FROM ci WHERE n = ?", params)
             self._insert_changes(db, _unique_changes(changes))
             if existing:
@@ -764,6 +800,77 @@ class SqliteStore:
             params,
         )
         return [MaintenanceWindow.model_validate_json(body) for (body,) in rows]
+
+    # -- import engine -----------------------------------------------------------------------
+    def match_identifiers(self, attribute: str, values: Sequence[str]) -> dict[str, list[CiId]]:
+        if attribute not in IDENTIFIER_ATTRIBUTES:
+            raise ValidationError(
+                f"not an identifying attribute; use one of {', '.join(IDENTIFIER_ATTRIBUTES)}",
+                field=attribute,
+            )
+        found: dict[str, list[CiId]] = {}
+        db = self._connect()
+        for chunk in _chunks(sorted(set(values))):
+            rows = db.execute(
+                "SELECT i.value, c.id FROM json_each(?) AS j"
+                " JOIN ident AS i ON i.attr = ? AND i.value = j.value"
+                " JOIN ci AS c ON c.n = i.n ORDER BY i.value, c.id",
+                (_dumps(list(chunk)), attribute),
+            )
+            for value, ci_id in rows:
+                found.setdefault(value, []).append(CiId(ci_id))
+        return found
+
+    def source_records(self, source: str) -> list[SourceRecord]:
+        rows = self._connect().execute(
+            "SELECT body FROM source_record WHERE source = ? ORDER BY kind, key", (source,)
+        )
+        return [SourceRecord.model_validate_json(body) for (body,) in rows]
+
+    @staticmethod
+    def _put_source_records(db: sqlite3.Connection, records: Sequence[SourceRecord]) -> None:
+        db.executemany(
+            "INSERT INTO source_record (source, kind, key, body) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (source, kind, key) DO UPDATE SET body = excluded.body",
+            [(r.source, r.kind, r.key, r.model_dump_json()) for r in records],
+        )
+
+    def put_source_records(self, records: Sequence[SourceRecord]) -> None:
+        with self._write() as db:
+            self._put_source_records(db, records)
+
+    def delete_source_records(self, source: str, keys: Sequence[tuple[str, str]]) -> int:
+        with self._write() as db:
+            before = db.total_changes
+            db.executemany(
+                "DELETE FROM source_record WHERE source = ? AND kind = ? AND key = ?",
+                [(source, kind, key) for kind, key in keys],
+            )
+            return db.total_changes - before
+
+    def put_run(self, run: ImportRun) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO run (id, source, started_at, body) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                (run.id, run.source, iso(run.started_at), run.model_dump_json()),
+            )
+
+    def get_run(self, run_id: str) -> ImportRun | None:
+        row = self._connect().execute("SELECT body FROM run WHERE id = ?", (run_id,)).fetchone()
+        return ImportRun.model_validate_json(row[0]) if row else None
+
+    def list_runs(self, source: str | None = None, *, limit: int = 100) -> list[ImportRun]:
+        if source is None:
+            rows = self._connect().execute(
+                "SELECT body FROM run ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._connect().execute(
+                "SELECT body FROM run WHERE source = ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                (source, limit),
+            )
+        return [ImportRun.model_validate_json(body) for (body,) in rows]
 
     # -- traversal ---------------------------------------------------------------------------
     def generation(self) -> str:

@@ -31,12 +31,14 @@ from graph.model import (
     ConfigurationItem,
     Direction,
     ExternalChange,
+    ImportRun,
     Incident,
     MaintenanceWindow,
     RedundancyGroup,
     Registry,
     Relationship,
     RelKey,
+    SourceRecord,
     Status,
     WriteContext,
     WriteResult,
@@ -142,8 +144,10 @@ class Store(Protocol):
         ctx: WriteContext,
         *,
         delete_relationships: Sequence[RelKey] = (),
+        source_records: Sequence[SourceRecord] = (),
     ) -> tuple[WriteResult, WriteResult]:
-        """CIs, then relationships, then relationship deletions, in one transaction."""
+        """CIs, then relationships, then relationship deletions, then the source records of
+        an import run, in one transaction."""
         ...
 
     def retire_cis(self, ids: Sequence[CiId], ctx: WriteContext) -> WriteResult:
@@ -227,6 +231,30 @@ class Store(Protocol):
         self, cis: Sequence[CiId] | None = None, *, at: datetime | None = None
     ) -> list[MaintenanceWindow]:
         """Windows on these CIs (or all), only those covering ``at`` when given."""
+        ...
+
+    # -- import engine -----------------------------------------------------------------------
+    def match_identifiers(self, attribute: str, values: Sequence[str]) -> dict[str, list[CiId]]:
+        """CIs whose identifying ``attribute`` (one of ``IDENTIFIER_ATTRIBUTES``) has one of
+        ``values`` (normalised with ``normalise_identifier``), ids sorted."""
+        ...
+
+    def source_records(self, source: str) -> list[SourceRecord]:
+        """Everything ``source`` has reported (and not been forgotten), ordered by kind, key."""
+        ...
+
+    def put_source_records(self, records: Sequence[SourceRecord]) -> None: ...
+
+    def delete_source_records(self, source: str, keys: Sequence[tuple[str, str]]) -> int:
+        """Forget ``(kind, key)`` records of a source; returns how many existed."""
+        ...
+
+    def put_run(self, run: ImportRun) -> None: ...
+
+    def get_run(self, run_id: str) -> ImportRun | None: ...
+
+    def list_runs(self, source: str | None = None, *, limit: int = 100) -> list[ImportRun]:
+        """Newest first."""
         ...
 
     # -- traversal ---------------------------------------------------------------------------

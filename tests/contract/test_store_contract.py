@@ -380,3 +380,59 @@ def test_topology_is_compact_and_cached_by_generation(store):
     assert store.topology() is topo
     store.upsert_cis([ci("c", "site", status=Status.DOWN)], ctx())
     assert store.topology().generation != topo.generation
+
+
+# -- import engine support --------------------------------------------------------------------
+
+
+def test_identifiers_are_indexed_normalised_and_follow_updates(store):
+    store.upsert_cis(
+        [ci("a", attributes={"serial_number": " SN-1 ", "fqdn": "A.corp"}),
+         ci("b", attributes={"serial_number": "sn-1"}), ci("c")],
+        ctx(),
+    )
+    assert store.match_identifiers("serial_number", ["sn-1", "sn-9"]) == {"sn-1": ["a", "b"]}
+    assert store.match_identifiers("fqdn", ["a.corp"]) == {"a.corp": ["a"]}
+    store.upsert_cis([ci("a", attributes={"fqdn": "new.corp"})], ctx())
+    assert store.match_identifiers("serial_number", ["sn-1"]) == {"sn-1": ["b"]}
+    assert store.match_identifiers("fqdn", ["a.corp", "new.corp"]) == {"new.corp": ["a"]}
+    store.delete_cis(["b"], ctx())
+    assert store.match_identifiers("serial_number", ["sn-1"]) == {}
+    with pytest.raises(ValidationError):
+        store.match_identifiers("name", ["a"])
+
+
+def test_source_records_and_runs(store):
+    from graph.model import ImportRun, RunStatus, SourceRecord
+
+    records = [
+        SourceRecord(source="csv", key="k1", ci=CiId("a"), digest="d1", last_run="r1",
+                     last_seen=T0),
+        SourceRecord(source="csv", kind="relationship", key="a|DEPENDS_ON|b", ci=CiId("a"),
+                     last_run="r1", last_seen=T0),
+        SourceRecord(source="other", key="k1", ci=CiId("b"), last_run="r2", last_seen=T0),
+    ]
+    store.apply([ci("a"), ci("b")], [rel("a", "DEPENDS_ON", "b")], ctx(),
+                source_records=records)
+    assert store.source_records("csv") == records[:2]
+    gone = records[0].model_copy(update={"absent_since": T0 + timedelta(days=1)})
+    store.put_source_records([gone])
+    assert store.source_records("csv")[0] == gone
+    assert store.delete_source_records("csv", [("ci", "k1"), ("ci", "nope")]) == 1
+    assert [r.key for r in store.source_records("csv")] == ["a|DEPENDS_ON|b"]
+    with pytest.raises(ValidationError):  # a failed batch writes no source records either
+        store.apply([ci("c")], [rel("c", "DEPENDS_ON", "ghost")], ctx(),
+                    source_records=[records[0]])
+    assert [r.key for r in store.source_records("csv")] == ["a|DEPENDS_ON|b"]
+
+    r1 = ImportRun(id="r1", source="csv", format="csv", started_at=T0)
+    r2 = ImportRun(id="r2", source="csv", format="csv", started_at=T0 + timedelta(hours=1))
+    store.put_run(r1)
+    store.put_run(r2)
+    done = r1.model_copy(update={"status": RunStatus.SUCCEEDED, "finished_at": T0,
+                                 "counts": {"created": 2}})
+    store.put_run(done)
+    assert store.get_run("r1") == done
+    assert [r.id for r in store.list_runs("csv")] == ["r2", "r1"]
+    assert store.list_runs("other") == []
+    assert store.get_run("zzz") is None
