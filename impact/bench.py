@@ -1,0 +1,224 @@
+"""Micro-benchmark of impact propagation, for this package's own measurements.
+
+``python -m impact.bench [N]`` builds a synthetic CMDB-shaped topology (layers as in
+``docs/impact.md``: sites, hosts, VMs, databases, shared services, apps, business services,
+users; apps run on 2-4 VMs as a redundancy group) and times :func:`bench_cases` against
+scipy's BFS (the floor) and networkx ``descendants`` (the naive reference).
+
+The shared ``make bench`` harness should call :func:`bench_cases` with an index built from its
+own data (``impact.index.index_for(store)``) and the failure sets it wants to time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from graph.model import DEFAULT_REGISTRY, CiId, RedundancyGroup, utcnow
+from graph.store import STATUS_ORDER, Topology
+from impact.index import NO_FILTER, ImpactFilter, ImpactIndex, build_index
+from impact.propagation import ImpactState, propagate
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    case: str
+    failed: int
+    affected: int
+    median_ms: float
+    p95_ms: float
+
+
+def bench_cases(
+    index: ImpactIndex,
+    cases: Mapping[str, Sequence[int]],
+    *,
+    repeat: int = 7,
+    filter: ImpactFilter = NO_FILTER,
+) -> list[BenchResult]:
+    """Time ``propagate`` (reach, states, distances and explanation pointers) per case.
+
+    ``cases`` maps a label to the node numbers that fail (down). The first run of each case
+    is a warm-up and not counted.
+    """
+    results = []
+    for label, nodes in cases.items():
+        failures = dict.fromkeys(nodes, ImpactState.DOWN)
+        radius = propagate(index, failures, filter=filter)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            radius = propagate(index, failures, filter=filter)
+            times.append((time.perf_counter() - start) * 1000)
+        times.sort()
+        results.append(
+            BenchResult(
+                label,
+                len(nodes),
+                radius.count,
+                statistics.median(times),
+                times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+            )
+        )
+    return results
+
+
+def synthetic_topology(n: int = 1_000_000, seed: int = 7) -> Topology:
+    """A CMDB-shaped random topology of about ``n`` CIs (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    type_names, class_names = DEFAULT_REGISTRY.fingerprint()
+    layers = [
+        ("site", 0.00002),
+        ("server", 0.03),
+        ("virtual_machine", 0.2),
+        ("database", 0.04),
+        ("technical_service", 0.0001),
+        ("application", 0.08),
+        ("business_service", 0.008),
+    ]
+    starts: dict[str, tuple[int, int]] = {}
+    at = 0
+    for name, share in layers:
+        count = max(2, int(n * share))
+        starts[name] = (at, at + count)
+        at += count
+    starts["user"] = (at, max(at + 2, n))
+    total = starts["user"][1]
+    classes = np.empty(total, dtype=np.int16)
+    for name, (lo, hi) in starts.items():
+        classes[lo:hi] = class_names.index(name)
+
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    typ: list[np.ndarray] = []
+
+    def pick(layer: str, size: int) -> np.ndarray:
+        lo, hi = starts[layer]
+        return rng.integers(lo, hi, size)
+
+    def link(layer: str, target: str, kind: str, fan: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        lo, hi = starts[layer]
+        counts = rng.integers(fan[0], fan[1] + 1, hi - lo)
+        s = np.repeat(np.arange(lo, hi), counts)
+        d = pick(target, s.shape[0])
+        src.append(s)
+        dst.append(d)
+        typ.append(np.full(s.shape[0], type_names.index(kind)))
+        return s, d
+
+    link("server", "site", "LOCATED_IN", (1, 1))
+    link("virtual_machine", "server", "HOSTED_ON", (1, 2))
+    link("database", "virtual_machine", "RUNS_ON", (1, 1))
+    link("technical_service", "virtual_machine", "RUNS_ON", (2, 3))
+    app_s, app_d = link("application", "virtual_machine", "RUNS_ON", (2, 4))
+    link("application", "database", "DEPENDS_ON", (1, 2))
+    link("application", "technical_service", "DEPENDS_ON", (1, 3))
+    # 30 % of apps call an older app (a DAG), plus a few back edges (cycles)
+    lo, hi = starts["application"]
+    callers = np.arange(lo, hi)[rng.random(hi - lo) < 0.3]
+    callees = lo + (rng.random(callers.shape[0]) * (callers - lo)).astype(np.int64)
+    back = rng.random(callers.shape[0]) < 0.01
+    callees[back] = rng.integers(lo, hi, int(np.count_nonzero(back)))
+    src.append(callers)
+    dst.append(callees)
+    typ.append(np.full(callers.shape[0], type_names.index("DEPENDS_ON")))
+    link("business_service", "application", "DEPENDS_ON", (3, 10))
+    link("user", "business_service", "USES", (1, 4))
+
+    redundancy: dict[int, tuple[RedundancyGroup, ...]] = {}
+    ids = [CiId(f"ci{i:07d}") for i in range(total)]
+    order = np.argsort(app_s, kind="stable")
+    app_s, app_d = app_s[order], app_d[order]
+    bounds = np.flatnonzero(np.diff(app_s)) + 1
+    for owner, members in zip(app_s[np.r_[0, bounds]], np.split(app_d, bounds), strict=True):
+        unique = sorted({ids[m] for m in members})
+        if len(unique) > 1:
+            redundancy[int(owner)] = (RedundancyGroup(name="vms", members=tuple(unique)),)
+    return Topology(
+        ids=ids,
+        classes=classes,
+        class_names=class_names,
+        statuses=np.full(total, STATUS_ORDER.index(STATUS_ORDER[0]), dtype=np.int8),
+        src=np.concatenate(src).astype(np.int32),
+        dst=np.concatenate(dst).astype(np.int32),
+        rel_types=np.concatenate(typ).astype(np.int16),
+        type_names=type_names,
+        redundancy=redundancy,
+        generation="bench",
+        as_of=utcnow(),
+    )
+
+
+def _timed(fn: Callable[[], object], repeat: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    n = int(argv[0]) if argv else 1_000_000
+    start = time.perf_counter()
+    topo = synthetic_topology(n)
+    print(
+        f"topology: {topo.node_count} CIs, {topo.edge_count} relationships, "
+        f"{len(topo.redundancy)} redundancy groups ({time.perf_counter() - start:.1f} s)"
+    )
+    start = time.perf_counter()
+    index = build_index(topo, DEFAULT_REGISTRY)
+    print(
+        f"index: built in {time.perf_counter() - start:.2f} s, "
+        f"{index.nbytes() / topo.edge_count:.1f} bytes per relationship"
+    )
+    class_of = {name: i for i, name in enumerate(topo.class_names)}
+
+    def first(cls: str) -> int:
+        return int(np.flatnonzero(topo.classes == class_of[cls])[0])
+
+    servers = np.flatnonzero(topo.classes == class_of["server"])
+    cases = {
+        "site": [first("site")],
+        "shared service": [first("technical_service")],
+        "host": [int(servers[len(servers) // 2])],
+        "db": [first("database")],
+        "3 hosts": [int(s) for s in servers[:3]],
+    }
+    for r in bench_cases(index, cases):
+        print(
+            f"{r.case:>15}: {r.affected:>8} affected  median {r.median_ms:7.2f} ms  "
+            f"p95 {r.p95_ms:7.2f} ms"
+        )
+
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    rows, cols, _ = index.plain.entries()
+    n = topo.node_count
+    plain = csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(n, n))
+    for label in ("site", "host"):
+        source = cases[label][0]
+
+        def scipy_bfs(source: int = source) -> object:
+            return breadth_first_order(plain, source, return_predecessors=True)
+
+        ms = _timed(scipy_bfs)
+        print(f"scipy BFS+predecessors from {label} (plain entries only): {ms:.2f} ms")
+    if "--networkx" in argv:
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_edges_from(zip(rows.tolist(), cols.tolist(), strict=True))
+        ms = _timed(lambda: nx.descendants(graph, cases["site"][0]), repeat=1)
+        print(f"networkx descendants from site: {ms:.0f} ms")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,617 @@
+"""The resident impact index: the propagation graph of one topology as CSR arrays.
+
+A relationship ``(source)-[TYPE]->(target)`` becomes zero, one or two *propagation entries*
+``u -> v`` ("if u fails, v is affected"), as the registry's :class:`~graph.model.Propagation`
+of ``TYPE`` says. Entries from a member of a redundancy group into the CI owning the group are
+*gated*: the group's quorum decides, so they live in the membership table instead of the CSR.
+
+Memory per relationship (measured by :meth:`ImpactIndex.nbytes`): forward CSR 4 B index +
+8 B scipy weight + 2 B type, reverse CSR 4 B + 2 B, so about 20 B plus a few bytes per CI.
+The index is immutable once built; :func:`index_for` caches one per store and topology
+``generation``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order
+
+from graph.errors import ConfigurationError, UnknownClassError, UnknownRelationshipTypeError
+from graph.model import Propagation, Registry
+from graph.store import Topology
+
+I32 = npt.NDArray[np.int32]
+I16 = npt.NDArray[np.int16]
+I8 = npt.NDArray[np.int8]
+U64 = npt.NDArray[np.uint64]
+Bools = npt.NDArray[np.bool_]
+
+INF: Final = 2**30  # "never" as a time; larger than any distance
+CHAIN: Final = 64  # start times one scipy call handles (longer spans are split)
+_MAX_TYPES: Final = 64  # relationship types a uint64 mask can hold
+
+
+_WEIGHTS: list[npt.NDArray[np.float64]] = [np.ones(0, dtype=np.float64)]
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactFilter:
+    """What an impact traversal may follow.
+
+    ``depth``: at most this many hops from a failed CI (None: unlimited). ``classes``: only CIs
+    of these classes are affected or carry failure (the failed CIs always do); empty: all.
+    ``types``: only relationships of these types carry failure; empty: all that propagate.
+    """
+
+    depth: int | None = None
+    classes: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+
+
+NO_FILTER: Final = ImpactFilter()
+
+
+class _Csr:
+    """A CSR adjacency with spare room after its last row for a chain of virtual roots, so a
+    multi-source BFS with per-source start times is one scipy call without copying arrays."""
+
+    def __init__(
+        self, node_count: int, rows: I32, cols: I32, types: I16, *, sort: bool = True
+    ) -> None:
+        if sort:
+            order = np.lexsort((cols, rows))
+            rows, cols, types = rows[order], cols[order], types[order]
+        n, e = node_count, int(cols.shape[0])
+        self.node_count = n
+        self.edge_count = e
+        self.indptr: I32 = np.zeros(n + CHAIN + 2, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=n), out=self.indptr[1 : n + 1])
+        self.indices: I32 = np.empty(e + n + CHAIN, dtype=np.int32)
+        self.indices[:e] = cols
+        self.types: I16 = types.astype(np.int16, copy=False)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _weights(size: int) -> npt.NDArray[np.float64]:
+        # scipy copies any other dtype to float64 on every call; one shared array of ones
+        # serves every CSR (scipy only reads it)
+        if _WEIGHTS[0].shape[0] < size:
+            ones = np.ones(max(size, 2 * _WEIGHTS[0].shape[0]), dtype=np.float64)
+            ones.flags.writeable = False
+            _WEIGHTS[0] = ones
+        return _WEIGHTS[0][:size]
+
+    def nbytes(self) -> int:
+        return int(self.indptr.nbytes + self.indices.nbytes + self.types.nbytes)
+
+    def row(self, node: int) -> tuple[I32, I16]:
+        start, end = int(self.indptr[node]), int(self.indptr[node + 1])
+        return self.indices[start:end], self.types[start:end]
+
+    def bfs(self, sources: I32, starts: I32) -> tuple[I32, I32, I32]:
+        """Shortest hop times from ``sources`` (each starting at its time in ``starts``).
+
+        Returns ``(nodes, times, parents)`` for every reached node, in BFS order; a parent is
+        -1 when the node's time is its own start time.
+        """
+        if sources.shape[0] == 0:
+            empty = np.empty(0, dtype=np.int32)
+            return empty, empty, empty
+        low = int(starts.min())
+        if int(starts.max()) - low >= CHAIN:  # rare: split, then keep each node's best
+            return self._bfs_split(sources, starts)
+        n, e = self.node_count, self.edge_count
+        rel = starts - low
+        span = int(rel.max()) + 1
+        by_time = np.argsort(rel, kind="stable")
+        counts = np.bincount(rel, minlength=span)
+        pieces: list[I32] = []
+        lengths = np.empty(span, dtype=np.int64)
+        offset = 0
+        for j in range(span):
+            piece = sources[by_time[offset : offset + int(counts[j])]]
+            offset += int(counts[j])
+            if j + 1 < span:
+                piece = np.concatenate((np.array([n + j + 1], dtype=np.int32), piece))
+            pieces.append(piece)
+            lengths[j] = piece.shape[0]
+        tail = np.concatenate(pieces)
+        size = n + span
+        with self._lock:
+            self.indices[e : e + tail.shape[0]] = tail
+            self.indptr[n + 1 : n + span + 1] = e + np.cumsum(lengths)
+            graph = csr_matrix(
+                (
+                    self._weights(e + tail.shape[0]),
+                    self.indices[: e + tail.shape[0]],
+                    self.indptr[: size + 1],
+                ),
+                shape=(size, size),
+            )
+            order, preds = breadth_first_order(graph, n, directed=True, return_predecessors=True)
+        order = order.astype(np.int32, copy=False)
+        preds = preds.astype(np.int32, copy=False)
+        # BFS order lists parents' children in parent order, so parent positions never
+        # decrease: each level is found by one binary search.
+        count = order.shape[0]
+        parent_of = preds[order]
+        # A level's children follow it in the order, and the first CI whose parent is not in
+        # a level seen so far starts the next level: find it by doubling probes.
+        seen = np.zeros(size, dtype=np.bool_)
+        seen[n] = True
+        ends = [1]
+        while ends[-1] < count:
+            start = lo = ends[-1]
+            step = 256
+            while True:
+                hi = min(count, lo + step)
+                miss = np.flatnonzero(~seen[parent_of[lo:hi]])
+                if miss.shape[0]:
+                    end = lo + int(miss[0])
+                    break
+                if hi == count:
+                    end = count
+                    break
+                lo, step = hi, step * 2
+            seen[order[start:end]] = True
+            ends.append(end)
+        bounds = np.array([0, *ends], dtype=np.int64)
+        sizes = bounds[1:] - bounds[:-1]
+        dist = np.repeat(np.arange(low - 1, low - 1 + len(ends), dtype=np.int32), sizes)
+        if span == 1:  # the only virtual node is the root, first in the order
+            nodes, times, parents = order[1:], dist[1:], parent_of[1:]
+        else:
+            real = order < n
+            nodes, times, parents = order[real], dist[real], parent_of[real]
+        parents[parents >= n] = -1
+        return nodes, times, parents
+
+    def _bfs_split(self, sources: I32, starts: I32) -> tuple[I32, I32, I32]:
+        best = np.full(self.node_count, INF, dtype=np.int32)
+        parent = np.full(self.node_count, -1, dtype=np.int32)
+        low = int(starts.min())
+        for chunk in range(low, int(starts.max()) + 1, CHAIN):
+            pick = (starts >= chunk) & (starts < chunk + CHAIN)
+            nodes, times, parents = self.bfs(sources[pick], starts[pick])
+            better = times < best[nodes]
+            best[nodes[better]] = times[better]
+            parent[nodes[better]] = parents[better]
+        reached = np.flatnonzero(best < INF).astype(np.int32)
+        return reached, best[reached], parent[reached]
+
+
+@dataclass(frozen=True, eq=False)
+class Groups:
+    """Redundancy groups as flat arrays; ``rows`` are memberships (group, member)."""
+
+    names: list[tuple[int, str]]  # group -> (owner node, group name)
+    owner: I32
+    size: I32  # members declared, including ids the topology does not know
+    down_needed: I32  # members that must be up for the owner not to be down
+    degraded_needed: I32
+    indptr: I32  # group -> its membership rows
+    group: I32  # row -> its group
+    member: I32  # row -> member node (-1: a member id the topology does not know)
+    types: U64  # row -> bit mask of propagating relationship types member -> owner
+    by_member_indptr: I32  # node -> rows where it is the member
+    by_member: I32
+
+    @property
+    def count(self) -> int:
+        return int(self.owner.shape[0])
+
+    def nbytes(self) -> int:
+        arrays = (
+            self.owner,
+            self.size,
+            self.down_needed,
+            self.degraded_needed,
+            self.indptr,
+            self.group,
+            self.member,
+            self.types,
+            self.by_member_indptr,
+            self.by_member,
+        )
+        return sum(int(a.nbytes) for a in arrays)
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """The plain (ungated) entries that pass a filter, split by target: into *core* CIs (those
+    that can reach a redundancy-group member, so quorums depend on them) and *tail* CIs (the
+    rest: traversed once, after the core has settled). Cached per filter on the index."""
+
+    core: _Csr
+    tail: _Csr
+    node_allowed: Bools
+    type_mask: np.uint64  # allowed relationship types as bits
+
+    def csr_into(self, node: int, is_core: Bools) -> _Csr:
+        return self.core if is_core[node] else self.tail
+
+    def entries(self) -> tuple[I32, I32, I16]:
+        """Every plain entry as (from, to, type) arrays."""
+        parts = []
+        for csr in (self.core, self.tail):
+            n, e = csr.node_count, csr.edge_count
+            rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(csr.indptr[: n + 1]))
+            parts.append((rows, csr.indices[:e], csr.types))
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+
+    def nbytes(self) -> int:
+        return self.core.nbytes() + self.tail.nbytes()
+
+
+class Scratch:
+    """Per-query working arrays over all CIs, reused across queries: only the entries a query
+    touched are reset when its result is released, so a small blast radius costs no O(N)."""
+
+    def __init__(self, node_count: int) -> None:
+        self.t_down: I32 = np.full(node_count, INF, dtype=np.int32)
+        self.t_deg: I32 = np.full(node_count, INF, dtype=np.int32)
+        self.t_risk: I32 = np.full(node_count, INF, dtype=np.int32)
+        # >= 0: the plain parent; -1: a failed CI; <= -2: membership row -2 - p decided
+        self.p_down: I32 = np.full(node_count, -1, dtype=np.int32)
+        self.p_deg: I32 = np.full(node_count, -1, dtype=np.int32)
+        self.p_risk: I32 = np.full(node_count, -1, dtype=np.int32)
+        self.stamp: I32 = np.zeros(node_count, dtype=np.int32)
+
+    def reset(self, touched: I32) -> None:
+        self.t_down[touched] = INF
+        self.t_deg[touched] = INF
+        self.t_risk[touched] = INF
+
+    def reset_levels(self, down: I32, deg: I32, risk: I32) -> None:
+        self.t_down[down] = INF
+        self.t_deg[deg] = INF
+        self.t_risk[risk] = INF
+
+
+@dataclass(eq=False)
+class ImpactIndex:
+    """The propagation graph of one :class:`~graph.store.Topology`. Build with
+    :func:`build_index`; treat as read-only."""
+
+    topology: Topology
+    propagation: tuple[Propagation, ...]  # per topology type
+    plain: View  # plain entries u -> v, unfiltered
+    reverse: _Csr  # every entry (plain and gated), v -> u: "what can make v fail"
+    groups: Groups
+    is_core: Bools  # can reach a redundancy-group member
+    _views: OrderedDict[tuple[frozenset[str], frozenset[str]], View] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    _views_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pool: list[Scratch] = field(default_factory=list, repr=False)
+
+    def borrow(self) -> Scratch:
+        """Working arrays for one query; hand them back with :meth:`give_back`."""
+        with self._views_lock:
+            if self._pool:
+                return self._pool.pop()
+        return Scratch(self.node_count)
+
+    def give_back(self, scratch: Scratch, touched: I32 | tuple[I32, I32, I32]) -> None:
+        if isinstance(touched, tuple):
+            scratch.reset_levels(*touched)
+        else:
+            scratch.reset(touched)
+        with self._views_lock:
+            if len(self._pool) < 4:
+                self._pool.append(scratch)
+
+    @property
+    def node_count(self) -> int:
+        return self.topology.node_count
+
+    @property
+    def generation(self) -> str:
+        return self.topology.generation
+
+    def nbytes(self) -> int:
+        """Bytes held by the index's own arrays (not the topology it was built from)."""
+        return (
+            self.plain.nbytes()
+            + self.reverse.nbytes()
+            + self.groups.nbytes()
+            + int(self.is_core.nbytes)
+        )
+
+    def type_number(self, name: str) -> int:
+        try:
+            return self.topology.type_names.index(name)
+        except ValueError:
+            raise UnknownRelationshipTypeError(
+                f"unknown relationship type {name!r}; known: {', '.join(self.topology.type_names)}",
+                field="types",
+            ) from None
+
+    def class_number(self, name: str) -> int:
+        try:
+            return self.topology.class_names.index(name)
+        except ValueError:
+            raise UnknownClassError(
+                f"unknown CI class {name!r}; known: {', '.join(self.topology.class_names)}",
+                field="classes",
+            ) from None
+
+    def view(self, filter: ImpactFilter) -> View:
+        """The plain CSR restricted to ``filter``'s classes and types (cached, 8 at most)."""
+        key = (filter.classes, filter.types)
+        with self._views_lock:
+            found = self._views.get(key)
+            if found is not None:
+                self._views.move_to_end(key)
+                return found
+        built = self._build_view(filter)
+        with self._views_lock:
+            self._views[key] = built
+            while len(self._views) > 8:
+                self._views.popitem(last=False)
+        return built
+
+    def _build_view(self, filter: ImpactFilter) -> View:
+        n = self.node_count
+        if filter.classes:
+            wanted = np.zeros(len(self.topology.class_names) + 1, dtype=np.bool_)
+            for name in filter.classes:
+                wanted[self.class_number(name)] = True
+            # class -1 (unknown to the registry) indexes the last slot, which stays False
+            node_allowed = wanted[self.topology.classes]
+        else:
+            node_allowed = np.ones(n, dtype=np.bool_)
+        if filter.types:
+            numbers = [self.type_number(name) for name in filter.types]
+            type_mask = np.uint64(sum(1 << t for t in set(numbers)))
+        else:
+            type_mask = np.uint64((1 << len(self.topology.type_names)) - 1)
+        if not filter.classes and not filter.types:
+            return View(self.plain.core, self.plain.tail, node_allowed, type_mask)
+        rows, cols, types = self.plain.entries()
+        keep = node_allowed[cols]
+        if filter.types:
+            allowed_types = np.zeros(len(self.topology.type_names), dtype=np.bool_)
+            allowed_types[numbers] = True
+            keep &= allowed_types[types]
+        return _split(
+            n,
+            rows[keep],
+            cols[keep],
+            types[keep],
+            is_core=self.is_core,
+            node_allowed=node_allowed,
+            type_mask=type_mask,
+        )
+
+    def edge_type(self, parent: int, child: int, view: View) -> str | None:
+        """The name of a relationship type carrying failure from ``parent`` to ``child``."""
+        cols, types = view.csr_into(child, self.is_core).row(parent)
+        hit = np.flatnonzero(cols == child)
+        if hit.shape[0]:
+            return self.topology.type_names[int(types[hit[0]])]
+        return None
+
+    def gated_type(self, row: int, view: View) -> str | None:
+        """The relationship type by which membership ``row`` carries failure to its owner."""
+        mask = int(self.groups.types[row]) & int(view.type_mask)
+        for t, name in enumerate(self.topology.type_names):
+            if mask >> t & 1:
+                return name
+        return None
+
+
+def build_index(topology: Topology, registry: Registry) -> ImpactIndex:
+    """The impact index of ``topology``, with propagation rules from ``registry``.
+
+    Parameters
+    ----------
+    topology : Topology
+        What ``Store.topology()`` returns.
+    registry : Registry
+        The relationship types (their :class:`~graph.model.Propagation`) of the store.
+
+    Returns
+    -------
+    ImpactIndex
+
+    Examples
+    --------
+    >>> from graph.model import DEFAULT_REGISTRY
+    >>> from impact.testing import topology_of
+    >>> topo = topology_of([("app", "DEPENDS_ON", "db"), ("team", "OWNS", "app")])
+    >>> index = build_index(topo, DEFAULT_REGISTRY)
+    >>> index.plain.tail.edge_count  # db -> app only: OWNS carries no failure
+    1
+    """
+    if len(topology.type_names) > _MAX_TYPES:
+        raise ConfigurationError(
+            f"the registry has {len(topology.type_names)} relationship types; impact analysis "
+            f"supports at most {_MAX_TYPES}: merge types that mean the same"
+        )
+    propagation = tuple(registry.relationship_type(t).propagation for t in topology.type_names)
+    n = topology.node_count
+    src = topology.src.astype(np.int32, copy=False)
+    dst = topology.dst.astype(np.int32, copy=False)
+    types = topology.rel_types.astype(np.int16, copy=False)
+    rule = np.array([_RULE[p] for p in propagation] + [0], dtype=np.int8)[types]
+    valid = (src >= 0) & (dst >= 0) & (src != dst)
+    to_source = valid & ((rule & 1) != 0)  # target fails => source affected: dst -> src
+    to_target = valid & ((rule & 2) != 0)
+    u = np.concatenate((dst[to_source], src[to_target]))
+    v = np.concatenate((src[to_source], dst[to_target]))
+    t = np.concatenate((types[to_source], types[to_target]))
+
+    groups, gated = _build_groups(topology, u, v, t)
+    plain = ~gated
+    reverse = _Csr(n, v, u, t)
+    members = np.unique(groups.member[groups.member >= 0])
+    is_core = np.zeros(n, dtype=np.bool_)
+    if members.shape[0]:
+        reached, _, _ = reverse.bfs(members, np.zeros(members.shape[0], dtype=np.int32))
+        is_core[reached] = True
+    everything = np.ones(n, dtype=np.bool_)
+    mask = np.uint64((1 << len(topology.type_names)) - 1)
+    view = _split(
+        n, u[plain], v[plain], t[plain], is_core=is_core, node_allowed=everything, type_mask=mask
+    )
+    return ImpactIndex(topology, propagation, view, reverse, groups, is_core)
+
+
+def _split(
+    n: int, u: I32, v: I32, t: I16, *, is_core: Bools, node_allowed: Bools, type_mask: np.uint64
+) -> View:
+    into_core = is_core[v]
+    core = _Csr(n, u[into_core], v[into_core], t[into_core])
+    tail = _Csr(n, u[~into_core], v[~into_core], t[~into_core])
+    return View(core, tail, node_allowed, type_mask)
+
+
+_RULE = {
+    Propagation.TO_SOURCE: 1,
+    Propagation.TO_TARGET: 2,
+    Propagation.BOTH: 3,
+    Propagation.NONE: 0,
+}
+
+
+def _build_groups(topology: Topology, u: I32, v: I32, t: I16) -> tuple[Groups, Bools]:
+    n = topology.node_count
+    names: list[tuple[int, str]] = []
+    owners: list[int] = []
+    sizes: list[int] = []
+    down_needed: list[int] = []
+    degraded_needed: list[int] = []
+    row_group: list[int] = []
+    row_member: list[int] = []
+    for owner in sorted(topology.redundancy):
+        for group in topology.redundancy[owner]:
+            g = len(owners)
+            names.append((owner, group.name))
+            owners.append(owner)
+            size = len(group.members)
+            sizes.append(size)
+            down_needed.append(group.down_below.needed(size))
+            degraded_needed.append(group.degraded_below.needed(size))
+            for member_id in group.members:
+                row_group.append(g)
+                row_member.append(_number_or_missing(topology, member_id))
+    i32 = np.int32
+    group_of = np.array(row_group, dtype=i32)
+    member = np.array(row_member, dtype=i32)
+    owner_arr = np.array(owners, dtype=i32)
+    indptr = np.zeros(len(owners) + 1, dtype=i32)
+    np.cumsum(np.bincount(group_of, minlength=len(owners)), out=indptr[1:])
+
+    # Which propagation entries are gated, and each membership's type mask.
+    gated = np.zeros(u.shape[0], dtype=np.bool_)
+    masks = np.zeros(member.shape[0], dtype=np.uint64)
+    if member.shape[0]:
+        row_owner = owner_arr[group_of]
+        row_key = row_owner.astype(np.int64) * n + member
+        entry_key = v.astype(np.int64) * n + u
+        known = member >= 0
+        keys = np.unique(row_key[known])
+        gated = np.isin(entry_key, keys)
+        if gated.any():
+            gated_keys = entry_key[gated]
+            slot = np.searchsorted(keys, gated_keys)
+            per_key = np.zeros(keys.shape[0], dtype=np.uint64)
+            np.bitwise_or.at(per_key, slot, np.left_shift(np.uint64(1), t[gated].astype(np.uint64)))
+            where = np.searchsorted(keys, row_key)
+            where = np.minimum(where, keys.shape[0] - 1)
+            hit = known & (keys[where] == row_key)
+            masks[hit] = per_key[where[hit]]
+
+    by_member_order = np.argsort(member, kind="stable").astype(i32)
+    sorted_members = member[by_member_order]
+    by_member_order = by_member_order[sorted_members >= 0]
+    sorted_members = sorted_members[sorted_members >= 0]
+    by_member_indptr = np.zeros(n + 1, dtype=i32)
+    np.cumsum(np.bincount(sorted_members, minlength=n), out=by_member_indptr[1:])
+    groups = Groups(
+        names=names,
+        owner=owner_arr,
+        size=np.array(sizes, dtype=i32),
+        down_needed=np.array(down_needed, dtype=i32),
+        degraded_needed=np.array(degraded_needed, dtype=i32),
+        indptr=indptr,
+        group=group_of,
+        member=member,
+        types=masks,
+        by_member_indptr=by_member_indptr,
+        by_member=by_member_order,
+    )
+    return groups, gated
+
+
+def _number_or_missing(topology: Topology, ci: str) -> int:
+    from graph.errors import NotFoundError
+    from graph.model import CiId
+
+    try:
+        return topology.number(CiId(ci))
+    except NotFoundError:
+        return -1
+
+
+def gather_rows(indptr: I32, nodes: I32) -> tuple[npt.NDArray[np.int64], I32]:
+    """The positions ``indptr[k]:indptr[k+1]`` of every row k in ``nodes``, concatenated,
+    with the index in ``nodes`` each came from.
+
+    >>> gather_rows(np.array([0, 2, 3], np.int32), np.array([1, 0], np.int32))
+    (array([2, 0, 1]), array([0, 1, 1], dtype=int32))
+    """
+    starts = indptr[nodes].astype(np.int64)
+    counts = indptr[nodes + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+    owner = np.repeat(np.arange(nodes.shape[0], dtype=np.int32), counts)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return starts[owner] + offsets, owner
+
+
+# --------------------------------------------------------------------------------------------
+# One index per store and generation
+
+
+class _HasTopology(Protocol):
+    registry: Registry
+
+    def topology(self) -> Topology: ...
+
+
+_cache: weakref.WeakKeyDictionary[object, ImpactIndex] = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def index_for(store: _HasTopology) -> ImpactIndex:
+    """The store's impact index, rebuilt only when its topology ``generation`` changed."""
+    topology = store.topology()
+    with _cache_lock:
+        cached = _cache.get(store)
+    if cached is not None and cached.generation == topology.generation:
+        return cached
+    built = build_index(topology, store.registry)
+    with _cache_lock:
+        _cache[store] = built
+    return built
+
+
+def names_of(index: ImpactIndex, nodes: Iterable[int]) -> list[str]:
+    ids = index.topology.ids
+    return [ids[n] for n in nodes]
