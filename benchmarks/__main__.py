@@ -1,0 +1,919 @@
+"""``python -m benchmarks``: every performance figure of the project, peers side by side.
+
+``make bench`` runs ``--size 100000``; ``make bench-full`` runs ``--size 1000000 --full``.
+Each measure is one cold run and up to ``--repeat`` warm runs (median, p95), checked against
+its case's reference answer before its time counts; tables go to stdout, results to
+``benchmarks/results/<date>.json``, and the summary to ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from benchmarks import impact_peers as ip
+from benchmarks import neo4j_peers as nx4
+from benchmarks import report, store_peers
+from benchmarks.generate import GeneratedCmdb, diamond_ladder, generate, star, write_csv
+from benchmarks.measure import (
+    Row,
+    Status,
+    Timing,
+    machine,
+    machine_line,
+    measure,
+    progress,
+    skipped,
+)
+from graph.model import DEFAULT_REGISTRY, CiId
+from graph.sqlite_store import SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUPS = ("store", "impact", "import", "api")
+IMPORT_ROWS = 10_000
+PER_ROW_CAP = 2_000  # per-row MERGE rows actually run (then extrapolated)
+EMBEDDED_PER_ROW_CAP = 500
+STAR_MAX = 100_000
+NEO4J_SLOW_S = 10.0  # a Neo4j query slower than this cold gets no warm runs
+SYNC_MAX = 20_000  # CIs in the CSV the import engine runs on
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    size: int
+    seed: int
+    full: bool
+    repeat: int
+    budget_s: float
+    only: tuple[str, ...]
+    out: Path
+    docs: Path | None
+    neo4j: bool
+    workdir: Path | None
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time store, impact, import and API operations against their peers.",
+        epilog="examples:\n  python -m benchmarks --size 100000            (make bench)\n"
+        "  python -m benchmarks --size 1000000 --full     (make bench-full)\n"
+        "  python -m benchmarks --size 10000 --only impact --no-neo4j",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--size", type=int, default=100_000, help="CIs to generate")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--full", action="store_true", help="more failure cases and a 50k-CI API map"
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="warm runs per measure (>= 1)")
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds of warm runs per measure at most"
+    )
+    parser.add_argument("--only", default=",".join(GROUPS), help="groups: " + ",".join(GROUPS))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--no-docs", action="store_true", help="do not update the docs page")
+    parser.add_argument(
+        "--no-neo4j",
+        action="store_true",
+        help="skip Neo4j peers (each prints a skipped row); also CMDB_BENCH_NEO4J=0",
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help="for temporary stores")
+    args = parser.parse_args(argv)
+    only = tuple(g.strip() for g in args.only.split(",") if g.strip())
+    unknown = sorted(set(only) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return Options(
+        size=args.size,
+        seed=args.seed,
+        full=args.full,
+        repeat=args.repeat,
+        budget_s=args.budget,
+        only=only,
+        out=args.out,
+        docs=None if args.no_docs else args.docs,
+        neo4j=not args.no_neo4j and os.environ.get("CMDB_BENCH_NEO4J", "1") != "0",
+        workdir=args.workdir,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# store
+
+
+def run_store(
+    opts: Options, cmdb: GeneratedCmdb, neo: nx4.Neo4jTarget | None, why: str, tmp: Path
+) -> list[Row]:
+    rows: list[Row] = []
+    path = tmp / "embedded-store"
+    progress(f"store: loading {cmdb.ci_count:,} CIs into the embedded store at {path}")
+    store = SqliteStore(path)
+    try:
+        rows += store_peers.load(store, cmdb, "embedded (SQLite)")
+        same, detail = store_peers.same_topology(store.topology(), cmdb.topology())
+        rows.append(
+            Row(
+                "store",
+                "topology() equals the generator's",
+                "embedded (SQLite)",
+                Status.OK if same else Status.MISMATCH,
+                note="ids, order and triples equal" if same else detail,
+            )
+        )
+        rows += store_peers.operations(
+            store,
+            cmdb,
+            "embedded (SQLite)",
+            repeat=opts.repeat,
+            seed=opts.seed,
+            reopen=lambda: SqliteStore(path),
+        )
+    finally:
+        store.close()
+    peer = "Neo4j store"
+    if neo is None:
+        rows.append(skipped("store", "all store operations", peer, why))
+    elif importlib.util.find_spec("graph.neo4j_store") is None:
+        rows.append(
+            skipped(
+                "store", "all store operations", peer, "graph.neo4j_store is not in this tree yet"
+            )
+        )
+    else:
+        from graph.neo4j_store import Neo4jStore  # type: ignore[import-not-found,unused-ignore]
+
+        progress("store: wiping the Neo4j database and loading it through Neo4jStore")
+        nx4.wipe(neo)
+        neo_store = Neo4jStore(neo.uri, user=neo.user, password=neo.password)
+        try:
+            rows += store_peers.load(neo_store, cmdb, peer)
+            same, detail = store_peers.same_topology(neo_store.topology(), cmdb.topology())
+            rows.append(
+                Row(
+                    "store",
+                    "topology() equals the generator's",
+                    peer,
+                    Status.OK if same else Status.MISMATCH,
+                    note=detail,
+                )
+            )
+            rows += store_peers.operations(
+                neo_store,
+                cmdb,
+                peer,
+                repeat=opts.repeat,
+                seed=opts.seed,
+                reopen=lambda: Neo4jStore(neo.uri, user=neo.user, password=neo.password),
+            )
+        finally:
+            neo_store.close()
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# impact
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    label: str
+    dataset: str
+    sources: tuple[int, ...]  # node numbers in that dataset's topology
+
+
+def impact_cases(opts: Options, cmdb: GeneratedCmdb, ids: Mapping[CiId, int]) -> list[Case]:
+    rng = np.random.default_rng(opts.seed)
+    host, db, app = cmdb.layer("host"), cmdb.layer("db"), cmdb.layer("app")
+
+    def number(i: int) -> int:
+        return ids[CiId(cmdb.ids[i])]
+
+    def pick(layer_start: int, count: int, k: int) -> tuple[int, ...]:
+        chosen = rng.choice(count, size=k, replace=False)
+        return tuple(number(layer_start + int(c)) for c in chosen)
+
+    cases = [
+        Case("one site (worst case)", "cmdb", (number(cmdb.layer("site").start),)),
+        Case("one shared hub (dns)", "cmdb", (number(cmdb.layer("shared").start),)),
+        Case("one host", "cmdb", pick(host.start, host.count, 1)),
+        Case("one database", "cmdb", pick(db.start, db.count, 1)),
+        Case("3 random hosts", "cmdb", pick(host.start, host.count, 3)),
+    ]
+    if opts.full:
+        cases += [
+            Case("one application", "cmdb", pick(app.start, app.count, 1)),
+            Case("30 random hosts", "cmdb", pick(host.start, host.count, min(30, host.count))),
+        ]
+    return cases
+
+
+@dataclass(eq=False)
+class Dataset:
+    name: str
+    cmdb: GeneratedCmdb
+    graph: ip.PropagationGraph
+    peers: dict[str, ip.Peer]
+    cte: ip.SqliteCte | None
+
+
+PEER_FLOOR = "scipy csgraph BFS + predecessors (floor)"
+PEER_OURS = "ours (embedded): impact.propagation"
+PEER_IGRAPH = "igraph subcomponent"
+PEER_PY = "plain Python BFS + parent dict"
+PEER_NX = "networkx descendants"
+PEER_UNION = "SQLite recursive CTE, UNION (dedup)"
+PEER_UNION_ALL = f"SQLite recursive CTE, UNION ALL (paths, cap {ip.PATH_CAP:,} rows)"
+PEER_NAIVE = f"Neo4j naive MATCH p=…* RETURN p ({nx4.NAIVE_TIMEOUT_S:.0f} s timeout)"
+PEER_DISTINCT = "Neo4j var-length RETURN DISTINCT x (pruning BFS)"
+PEER_SHORTEST = "Neo4j ANY SHORTEST, one path per CI"
+PEER_OURS_NEO = "ours (neo4j)"
+
+
+def build_dataset(
+    name: str, cmdb: GeneratedCmdb, opts: Options, tmp: Path, rows: list[Row]
+) -> Dataset:
+    topology = cmdb.topology(DEFAULT_REGISTRY)
+    graph = ip.propagation_graph(topology, DEFAULT_REGISTRY)
+    peers: dict[str, ip.Peer] = {}
+    builders: list[tuple[str, Callable[[], ip.Peer]]] = [
+        (PEER_FLOOR, lambda: ip.make_scipy(graph)),
+        (PEER_IGRAPH, lambda: ip.make_igraph(graph)),
+        (PEER_PY, lambda: ip.make_python_bfs(graph)),
+        (PEER_NX, lambda: ip.make_networkx(graph)),
+    ]
+    reason = ip.ours_available()
+    if reason is None:
+        builders.insert(1, (PEER_OURS, lambda: ip.make_ours(topology, DEFAULT_REGISTRY)))
+    else:
+        rows.append(skipped("impact", f"{name}: build", PEER_OURS, reason))
+    for peer, build in builders:
+        m = measure(build, repeat=1, warm=False)
+        peers[peer] = m.result
+        rows.append(
+            Row(
+                "impact",
+                f"{name}: build the peer's structure",
+                peer,
+                timing=m.timing,
+                baseline=peer == PEER_FLOOR,
+                note="single run",
+            )
+        )
+    m_cte = measure(lambda: ip.SqliteCte(graph, tmp), repeat=1, warm=False)
+    rows.append(
+        Row(
+            "impact",
+            f"{name}: build the peer's structure",
+            "SQLite table prop(u, v)",
+            timing=m_cte.timing,
+            note="single run",
+        )
+    )
+    progress(f"impact: {name}: {graph.node_count:,} CIs, {graph.edge_count:,} propagation entries")
+    return Dataset(name, cmdb, graph, peers, m_cte.result)
+
+
+def run_impact(
+    opts: Options,
+    *,
+    cmdb: GeneratedCmdb,
+    neo: nx4.Neo4jTarget | None,
+    why: str,
+    tmp: Path,
+    import_rows: list[Row],
+) -> tuple[list[Row], Dataset]:
+    rows: list[Row] = []
+    star_n = min(STAR_MAX, opts.size)
+    datasets = {
+        "cmdb": build_dataset("cmdb", cmdb, opts, tmp, rows),
+        "diamond": build_dataset("diamond ladder 12x4", diamond_ladder(12, 4), opts, tmp, rows),
+        "star": build_dataset(f"star of {star_n:,}", star(star_n), opts, tmp, rows),
+    }
+    main = datasets["cmdb"]
+    numbers = {ci: n for n, ci in enumerate(main.graph.topology.ids)}
+    cases = impact_cases(opts, cmdb, numbers)
+    for key in ("diamond", "star"):
+        d = datasets[key]
+        root = d.graph.topology.number(CiId(d.cmdb.roots["root"]))
+        cases.append(Case(f"{d.name}: the root", key, (root,)))
+
+    neo_ready = False
+    if neo is not None:
+        neo_ready = _load_neo4j(neo, [d.cmdb for d in datasets.values()], import_rows)
+
+    for case in cases:
+        d = datasets[case.dataset]
+        progress(f"impact: {case.label}")
+        floor = measure(
+            partial(d.peers[PEER_FLOOR], case.sources), repeat=opts.repeat, budget_s=opts.budget_s
+        )
+        reference, _ = floor.result
+        scanned = ip.edges_scanned(d.graph, reference)
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                PEER_FLOOR,
+                timing=floor.timing,
+                baseline=True,
+                proxies={"reached": int(reference.shape[0]), "edges scanned": scanned},
+            )
+        )
+        for peer, fn in d.peers.items():
+            if peer == PEER_FLOOR:
+                continue
+            rows.append(_checked(opts, case, peer, partial(fn, case.sources), reference))
+        if d.cte is not None:
+            cte = d.cte
+            rows.append(
+                _checked(opts, case, PEER_UNION, partial(cte.union, case.sources), reference)
+            )
+            m = measure(
+                partial(cte.union_all, case.sources), repeat=opts.repeat, budget_s=opts.budget_s
+            )
+            produced = int(m.result[1]["rows"])
+            capped = produced >= ip.PATH_CAP
+            rows.append(
+                Row(
+                    "impact",
+                    case.label,
+                    PEER_UNION_ALL,
+                    Status.CAPPED if capped else Status.OK,
+                    timing=m.timing,
+                    proxies=dict(m.result[1]),
+                    note=(
+                        f"cut at {ip.PATH_CAP:,} rows (paths, or walks round cycles): a lower bound"
+                        if capped
+                        else "every path enumerated"
+                    ),
+                )
+            )
+        ids = [str(d.graph.topology.ids[n]) for n in case.sources]
+        rows += _neo4j_impact(
+            opts,
+            case=case,
+            d=d,
+            ids=ids,
+            reference=reference,
+            neo=neo if neo_ready else None,
+            why=why if neo is None else "the data could not be loaded",
+        )
+    for d in datasets.values():
+        if d.cte is not None:
+            d.cte.close()
+    return rows, main
+
+
+def _checked(
+    opts: Options, case: Case, peer: str, fn: Callable[[], ip.Answer], reference: np.ndarray
+) -> Row:
+    try:
+        m = measure(fn, repeat=opts.repeat, budget_s=opts.budget_s)
+    except Exception as exc:  # a peer that breaks is reported, the run goes on
+        return Row("impact", case.label, peer, Status.ERROR, note=f"{type(exc).__name__}: {exc}")
+    reached, proxies = m.result
+    same, detail = ip.same_set(reference, reached)
+    return Row(
+        "impact",
+        case.label,
+        peer,
+        Status.OK if same else Status.MISMATCH,
+        timing=m.timing,
+        proxies={"reached": int(reached.shape[0]), **proxies},
+        note="" if same else f"answer differs from the floor: {detail}",
+    )
+
+
+def _load_neo4j(
+    neo: nx4.Neo4jTarget, cmdbs: Sequence[GeneratedCmdb], import_rows: list[Row]
+) -> bool:
+    try:
+        progress("impact: wiping the Neo4j database and loading the datasets (batched UNWIND)")
+        nx4.wipe(neo)
+        nx4.ensure_schema(neo)
+        for cmdb in cmdbs:
+            nodes_s, rels_s = nx4.load(neo, cmdb)
+            progress(f"impact: Neo4j: {cmdb.name} loaded in {nodes_s + rels_s:.1f} s")
+            if cmdb is cmdbs[0]:
+                import_rows.append(
+                    Row(
+                        "import",
+                        "whole generated CMDB into Neo4j",
+                        "batched UNWIND MERGE (10k rows/tx)",
+                        rate=cmdb.ci_count / nodes_s,
+                        rate_unit="CIs/s",
+                        proxies={
+                            "CIs": cmdb.ci_count,
+                            "relationships": cmdb.relationship_count,
+                            "rels/s": round(cmdb.relationship_count / rels_s),
+                        },
+                        note=f"nodes {nodes_s:.1f} s, relationships {rels_s:.1f} s; single run",
+                    )
+                )
+        return True
+    except Exception as exc:  # report, skip the Neo4j peers, keep the in-process ones
+        progress(f"impact: loading Neo4j failed: {exc}")
+        return False
+
+
+def _neo4j_impact(
+    opts: Options,
+    *,
+    case: Case,
+    d: Dataset,
+    ids: list[str],
+    reference: np.ndarray,
+    neo: nx4.Neo4jTarget | None,
+    why: str,
+) -> list[Row]:
+    peers = (PEER_NAIVE, PEER_DISTINCT, PEER_SHORTEST)
+    if neo is None:
+        return [skipped("impact", case.label, p, why) for p in peers] + [
+            skipped("impact", case.label, PEER_OURS_NEO, "no Neo4j-backed impact in impact/ yet")
+        ]
+    to_source, to_target = d.graph.single_direction()
+    if to_target:
+        return [
+            skipped(
+                "impact",
+                case.label,
+                p,
+                f"{', '.join(to_target)} carry failure source->target: not one var-length pattern",
+            )
+            for p in peers
+        ]
+    expected = {d.graph.topology.ids[int(n)] for n in reference.tolist()}
+    rows = []
+    for peer, query, timeout, profile in (
+        (PEER_NAIVE, nx4.naive_query(to_source), nx4.NAIVE_TIMEOUT_S, False),
+        (PEER_DISTINCT, nx4.distinct_query(to_source), nx4.QUERY_TIMEOUT_S, True),
+        (PEER_SHORTEST, nx4.shortest_query(to_source), nx4.QUERY_TIMEOUT_S, True),
+    ):
+        try:
+            m = measure(
+                partial(nx4.reach, neo, query, ids, timeout),
+                repeat=opts.repeat,
+                budget_s=opts.budget_s,
+                warm_if_cold_under_s=NEO4J_SLOW_S,
+            )
+        except Exception as exc:
+            if nx4.is_timeout(exc):
+                rows.append(
+                    Row(
+                        "impact",
+                        case.label,
+                        peer,
+                        Status.TIMEOUT,
+                        note=f"no answer within the {timeout:.0f} s server-side timeout",
+                    )
+                )
+            else:
+                rows.append(
+                    Row(
+                        "impact",
+                        case.label,
+                        peer,
+                        Status.ERROR,
+                        note=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    )
+                )
+            continue
+        found, streamed = m.result
+        proxies: dict[str, int | float | str] = {"reached": len(found), "rows": streamed}
+        if profile and m.timing.runs:  # PROFILE runs the query again: only cheap ones
+            try:
+                proxies["db hits"] = nx4.db_hits(neo, query, ids)
+            except Exception as exc:  # PROFILE is a proxy: its failure is a note, not a stop
+                proxies["db hits"] = f"n/a ({type(exc).__name__})"
+        same = found == expected
+        notes = []
+        if not same:
+            notes.append(f"{len(found)} reached vs {len(expected)} expected")
+        if not m.timing.runs:
+            notes.append(f"cold run over {NEO4J_SLOW_S:.0f} s: no warm runs")
+        if peer == PEER_DISTINCT and streamed > len(found):
+            notes.append(
+                f"{streamed - len(found):,} duplicate rows despite DISTINCT (one pruning BFS "
+                "per start node; deduplicated client-side)"
+            )
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                peer,
+                Status.OK if same else Status.MISMATCH,
+                timing=m.timing,
+                proxies=proxies,
+                note="; ".join(notes),
+            )
+        )
+    rows.append(
+        skipped("impact", case.label, PEER_OURS_NEO, "no Neo4j-backed impact in impact/ yet")
+    )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# import
+
+
+def run_import(
+    opts: Options, cmdb: GeneratedCmdb, neo: nx4.Neo4jTarget | None, why: str, tmp: Path
+) -> list[Row]:
+    rows: list[Row] = []
+    count = min(IMPORT_ROWS, cmdb.ci_count)
+    node_rows = nx4.node_rows(cmdb, 0, count)
+    inside = np.flatnonzero((cmdb.src < count) & (cmdb.dst < count))[:IMPORT_ROWS].tolist()
+    rel_rows = nx4.rel_rows(cmdb, inside)
+    rel_count = len(inside)
+    cis = [cmdb.ci(i) for i in range(count)]
+    rels = [cmdb.relationship(e) for e in inside]
+    case_nodes = f"{count:,} CI rows"
+    case_rels = f"{rel_count:,} relationship rows"
+
+    # The embedded store: one batch per call vs one call per row.
+    from graph.model import WriteContext
+
+    ctx = WriteContext(actor="benchmarks", source="generator")
+    for case, items, write_name in (
+        (case_nodes, cis, "upsert_cis"),
+        (case_rels, rels, "upsert_relationships"),
+    ):
+
+        def batched(items: Sequence[Any] = items, write_name: str = write_name) -> float:
+            store = _fresh_store(tmp, cis if items is rels else [])
+            try:
+                start = time.perf_counter()
+                getattr(store, write_name)(items, ctx)
+                return time.perf_counter() - start
+            finally:
+                store.close()
+
+        secs = sorted(batched() for _ in range(min(opts.repeat, 3)))
+        rows.append(
+            Row(
+                "import",
+                case,
+                "embedded store, one upsert call (one transaction)",
+                rate=len(items) / secs[len(secs) // 2],
+                rate_unit="rows/s",
+                note=f"median of {len(secs)} fresh loads",
+                baseline=True,
+            )
+        )
+        store = _fresh_store(tmp, cis if items is rels else [])
+        try:
+            capped = items[:EMBEDDED_PER_ROW_CAP]
+            start = time.perf_counter()
+            for item in capped:
+                getattr(store, write_name)([item], ctx)
+            spent = time.perf_counter() - start
+        finally:
+            store.close()
+        rows.append(
+            Row(
+                "import",
+                case,
+                "embedded store, one upsert call per row",
+                rate=len(capped) / spent,
+                rate_unit="rows/s",
+                note=f"{len(capped):,} rows run, {len(items):,} extrapolated: "
+                f"{spent * len(items) / len(capped):.1f} s (fsync per commit)",
+            )
+        )
+
+    peers = ("Neo4j per-row MERGE (auto-commit)", "Neo4j batched UNWIND MERGE")
+    if neo is None:
+        for case in (case_nodes, case_rels):
+            rows += [skipped("import", case, p, why) for p in peers]
+    else:
+        try:
+            rows += _neo4j_import(
+                opts,
+                neo=neo,
+                node_rows=node_rows,
+                rel_rows=rel_rows,
+                rel_count=rel_count,
+                case_nodes=case_nodes,
+                case_rels=case_rels,
+            )
+        except Exception as exc:
+            rows.append(
+                Row(
+                    "import", case_nodes, "Neo4j", Status.ERROR, note=f"{type(exc).__name__}: {exc}"
+                )
+            )
+
+    case = "generated CSV via graph.sync: first import, then unchanged re-import"
+    if (
+        importlib.util.find_spec("graph.sync") is None
+        or importlib.util.find_spec("importers.generic") is None
+    ):
+        rows.append(
+            skipped(
+                "import", case, "import engine", "graph/sync.py or importers/generic.py missing"
+            )
+        )
+    else:
+        try:
+            rows += _sync_import(opts, tmp, case)
+        except Exception as exc:  # a failing engine is reported, the run goes on
+            rows.append(
+                Row(
+                    "import",
+                    case,
+                    "import engine (embedded store)",
+                    Status.ERROR,
+                    note=f"{type(exc).__name__}: {str(exc)[:300]}",
+                )
+            )
+    return rows
+
+
+def _sync_import(opts: Options, tmp: Path, case: str) -> list[Row]:
+    """``cmdb import csv`` as the engine runs it: streamed CSV chunks, reconciliation, source
+    records; twice on the same files (the second run should write nothing)."""
+    from graph.sync import run_import
+    from importers.base import SourceFile
+    from importers.generic import iter_csv_chunks
+
+    small = generate(min(opts.size, SYNC_MAX), opts.seed)
+    paths = write_csv(small, tmp / "generated-csv")
+    files = [SourceFile(name=p.name, path=p) for p in paths]
+    store = SqliteStore(tmp / "sync-store")
+    rows = []
+    try:
+        for label in ("first import", "unchanged re-import"):
+            progress(f"import: graph.sync {label} of {small.ci_count:,} CIs")
+            start = time.perf_counter()
+            report_ = run_import(store, iter_csv_chunks(files), source="bench-csv", format="csv")
+            spent = time.perf_counter() - start
+            counts = {k: v for k, v in report_.counts().items() if v}
+            rows.append(
+                Row(
+                    "import",
+                    case,
+                    f"import engine, {label} (embedded store)",
+                    timing=Timing(spent * 1000, ()),
+                    rate=(small.ci_count + small.relationship_count) / spent,
+                    rate_unit="items/s",
+                    proxies=dict(counts),
+                    baseline=label == "first import",
+                    note=f"{small.ci_count:,} CIs + {small.relationship_count:,} relationships; "
+                    "parse included; single run",
+                )
+            )
+    finally:
+        store.close()
+    return rows
+
+
+def _fresh_store(tmp: Path, preload: Sequence[Any]) -> SqliteStore:
+    from graph.model import WriteContext
+
+    store = SqliteStore(Path(tempfile.mkdtemp(prefix="import-", dir=tmp)))
+    if preload:
+        store.upsert_cis(preload, WriteContext(actor="benchmarks"))
+    return store
+
+
+def _neo4j_import(
+    opts: Options,
+    *,
+    neo: nx4.Neo4jTarget,
+    node_rows: list[dict[str, Any]],
+    rel_rows: dict[str, list[list[str]]],
+    rel_count: int,
+    case_nodes: str,
+    case_rels: str,
+) -> list[Row]:
+    rows: list[Row] = []
+    pairs = [(t, p) for t, ps in rel_rows.items() for p in ps]
+    capped_rels: dict[str, list[list[str]]] = {}
+    for t, p in pairs[:PER_ROW_CAP]:
+        capped_rels.setdefault(t, []).append(p)
+    capped_nodes = node_rows[:PER_ROW_CAP]
+    nx4.ensure_schema(neo)
+
+    def timed(fn: Callable[[], None], before: Callable[[], None]) -> float:
+        before()
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def nodes_only() -> None:
+        nx4.wipe(neo)
+
+    def nodes_loaded() -> None:
+        nx4.wipe(neo)
+        nx4.unwind_nodes(neo, node_rows)
+
+    progress("import: Neo4j per-row MERGE vs UNWIND")
+    per_row_nodes = timed(lambda: nx4.per_row_nodes(neo, capped_nodes), nodes_only)
+    unwind_nodes = sorted(
+        timed(lambda: nx4.unwind_nodes(neo, node_rows), nodes_only)
+        for _ in range(min(opts.repeat, 3))
+    )
+    per_row_rels = timed(lambda: nx4.per_row_relationships(neo, capped_rels), nodes_loaded)
+    unwind_rels = sorted(
+        timed(lambda: nx4.unwind_relationships(neo, rel_rows), nodes_loaded)
+        for _ in range(min(opts.repeat, 3))
+    )
+    for case, total, capped, per_row, unwind in (
+        (case_nodes, len(node_rows), len(capped_nodes), per_row_nodes, unwind_nodes),
+        (case_rels, rel_count, min(rel_count, PER_ROW_CAP), per_row_rels, unwind_rels),
+    ):
+        mid = unwind[len(unwind) // 2]
+        rows.append(
+            Row(
+                "import",
+                case,
+                "Neo4j batched UNWIND MERGE",
+                rate=total / mid,
+                rate_unit="rows/s",
+                note=f"median of {len(unwind)} loads into a wiped database",
+            )
+        )
+        rows.append(
+            Row(
+                "import",
+                case,
+                "Neo4j per-row MERGE (auto-commit)",
+                rate=capped / per_row,
+                rate_unit="rows/s",
+                note=f"{capped:,} rows run, {total:,} extrapolated: "
+                f"{per_row * total / capped:.1f} s",
+            )
+        )
+    nx4.wipe(neo)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# api
+
+
+def run_api(opts: Options, cmdb: GeneratedCmdb, main: Dataset | None) -> list[Row]:
+    from benchmarks import api_peers
+
+    rows: list[Row] = []
+    if main is None:
+        topology = cmdb.topology(DEFAULT_REGISTRY)
+        graph = ip.propagation_graph(topology, DEFAULT_REGISTRY)
+    else:
+        graph = main.graph
+    position = {ci: i for i, ci in enumerate(cmdb.ids)}
+    root = graph.topology.number(CiId(cmdb.ids[cmdb.layer("site").start]))
+    sizes = [min(10_000, cmdb.ci_count)] + ([min(50_000, cmdb.ci_count)] if opts.full else [])
+    for size in sizes:
+        data = api_peers.map_of(graph, root, size, lambda ci: cmdb.record(position[ci]))
+        case = f"dependency map of {len(data.nodes):,} CIs, {len(data.edges):,} relationships"
+        progress(f"api: {case}")
+        peers = api_peers.make_peers(data)
+        reference = orjson.loads(peers["orjson only (floor)"]())["data"]["dependencyJson"]
+        for peer, fn in peers.items():
+            m = measure(fn, repeat=opts.repeat, budget_s=opts.budget_s)
+            same = _api_decode(orjson.loads(m.result)["data"]) == reference
+            rows.append(
+                Row(
+                    "api",
+                    case,
+                    peer,
+                    Status.OK if same else Status.MISMATCH,
+                    timing=m.timing,
+                    baseline=peer.endswith("(floor)"),
+                    proxies={"bytes": len(m.result), "leaf values": api_peers.leaf_values(data)},
+                    note="" if same else "payload differs from the floor's",
+                )
+            )
+        rows.append(skipped("api", case, "ours (served form)", "api/ serves no GraphQL yet"))
+    return rows
+
+
+def _api_decode(data: dict[str, Any]) -> dict[str, Any]:
+    if "dependencyJson" in data:
+        return data["dependencyJson"]  # type: ignore[no-any-return]
+    if "dependencyMap" in data:
+        return data["dependencyMap"]  # type: ignore[no-any-return]
+    c = data["dependencyColumns"]
+    nodes = [
+        {"id": i, "name": n, "ciClass": k, "status": s, "environment": e, "criticality": r}
+        for i, n, k, s, e, r in zip(
+            c["id"],
+            c["name"],
+            c["ciClass"],
+            c["status"],
+            c["environment"],
+            c["criticality"],
+            strict=True,
+        )
+    ]
+    edges = [
+        {"source": s, "target": t, "type": y}
+        for s, t, y in zip(c["source"], c["target"], c["type"], strict=True)
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse(argv)
+    began = time.perf_counter()
+    started = datetime.now(UTC)
+    neo, why = nx4.connect(opts.neo4j)
+    info = machine(neo.version if neo else f"none ({why})")
+    line = machine_line(info)
+    print(f"machine: {line}", flush=True)
+    start = time.perf_counter()
+    cmdb = generate(opts.size, opts.seed)
+    gen_s = time.perf_counter() - start
+    print(
+        f"dataset: {cmdb.name}: {cmdb.ci_count:,} CIs, {cmdb.relationship_count:,} "
+        f"relationships, generated in {gen_s:.1f} s",
+        flush=True,
+    )
+    rows: list[Row] = []
+    import_rows: list[Row] = []
+    main_dataset: Dataset | None = None
+    with tempfile.TemporaryDirectory(prefix="cmdb-bench-", dir=opts.workdir) as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            if "store" in opts.only:
+                rows += run_store(opts, cmdb, neo, why, tmp)
+            if "impact" in opts.only:
+                impact_rows, main_dataset = run_impact(
+                    opts, cmdb=cmdb, neo=neo, why=why, tmp=tmp, import_rows=import_rows
+                )
+                rows += impact_rows
+            if "import" in opts.only:
+                rows += import_rows + run_import(opts, cmdb, neo, why, tmp)
+            if "api" in opts.only:
+                rows += run_api(opts, cmdb, main_dataset)
+        finally:
+            if neo is not None:
+                neo.close()
+    report.assign_ratios(rows)
+    print()
+    print(report.tables(rows))
+    prop_entries = (
+        main_dataset.graph.edge_count
+        if main_dataset
+        else ip.propagation_graph(cmdb.topology(), DEFAULT_REGISTRY).edge_count
+    )
+    run: dict[str, Any] = {
+        "date": started.date().isoformat(),
+        "started": started.isoformat(timespec="seconds"),
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
+        "size": opts.size,
+        "seed": opts.seed,
+        "full": opts.full,
+        "repeat": opts.repeat,
+        "budget_s": opts.budget_s,
+        "groups": list(opts.only),
+        "machine": info,
+        "machine_line": line,
+        "dataset": {
+            "name": cmdb.name,
+            "cis": cmdb.ci_count,
+            "relationships": cmdb.relationship_count,
+            "propagation_entries": prop_entries,
+            "classes": cmdb.class_counts(),
+            "types": cmdb.type_counts(),
+            "redundancy_groups": cmdb.redundancy.count,
+            "generate_s": round(gen_s, 2),
+        },
+        "duration_s": round(time.perf_counter() - began, 1),
+        "rows": [r.to_json() for r in rows],
+    }
+    path = report.write_results(opts.out / f"{run['date']}.json", run)
+    print(f"\nresults: {path}", flush=True)
+    if opts.docs is not None:
+        report.update_docs(opts.docs, opts.size, report.section(run, rows))
+        print(f"docs: {opts.docs}", flush=True)
+    bad = [r for r in rows if r.status in (Status.MISMATCH, Status.ERROR)]
+    for r in bad:
+        print(f"bench: {r.status}: {r.group} / {r.case} / {r.peer}: {r.note}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Timing, result rows and the machine line: what every benchmark group shares.
+
+A measure is one cold run, then warm runs (``repeat``, at least one) until a time budget is
+spent; median and p95 are over the warm runs. Wall times sit beside deterministic proxies
+(rows returned, edges scanned, Neo4j db hits), which do not move on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Status(StrEnum):
+    OK = "ok"
+    MISMATCH = "MISMATCH"  # a different answer than the reference: its time does not count
+    TIMEOUT = "timeout"
+    CAPPED = "capped"  # stopped at a stated row cap: a lower bound, not comparable
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Milliseconds. ``runs`` are the warm runs."""
+
+    cold_ms: float
+    runs: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs) if self.runs else self.cold_ms
+
+    @property
+    def p95_ms(self) -> float:
+        if not self.runs:
+            return self.cold_ms
+        ordered = sorted(self.runs)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+    def scaled(self, factor: float) -> Timing:
+        """Per-operation times when one run did ``1 / factor`` operations."""
+        return Timing(self.cold_ms * factor, tuple(r * factor for r in self.runs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cold_ms": round(self.cold_ms, 4),
+            "median_ms": round(self.median_ms, 4),
+            "p95_ms": round(self.p95_ms, 4),
+            "runs": len(self.runs),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Measured(Generic[T]):
+    timing: Timing
+    result: T  # what the cold run returned (answers are checked on it)
+    budget_hit: bool
+
+
+def measure(
+    fn: Callable[[], T],
+    *,
+    repeat: int,
+    budget_s: float = 30.0,
+    warm: bool = True,
+    warm_if_cold_under_s: float | None = None,
+) -> Measured[T]:
+    """One cold run, then up to ``repeat`` warm runs while ``budget_s`` seconds last (at
+    least one warm run unless ``warm`` is false, or the cold run took longer than
+    ``warm_if_cold_under_s``)."""
+    start = time.perf_counter()
+    result = fn()
+    cold = (time.perf_counter() - start) * 1000
+    if warm_if_cold_under_s is not None and cold / 1000 > warm_if_cold_under_s:
+        warm = False
+    runs: list[float] = []
+    spent = cold / 1000
+    hit = False
+    for k in range(repeat if warm else 0):
+        if k >= 1 and spent > budget_s:
+            hit = True
+            break
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        runs.append(elapsed * 1000)
+        spent += elapsed
+    return Measured(Timing(cold, tuple(runs)), result, hit)
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of a result table: ``peer`` doing ``case`` in ``group``."""
+
+    group: str
+    case: str
+    peer: str
+    status: Status = Status.OK
+    timing: Timing | None = None
+    rate: float | None = None  # throughput, with rate_unit ("CIs/s")
+    rate_unit: str = ""
+    proxies: dict[str, int | float | str] = field(default_factory=dict)
+    note: str = ""
+    baseline: bool = False  # the row others in this case are compared with
+    ratio: float | None = None  # median / baseline median (filled by the report)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        data["timing"] = self.timing.to_json() if self.timing else None
+        if self.rate is not None:
+            data["rate"] = round(self.rate, 1)
+        if self.ratio is not None:
+            data["ratio"] = round(self.ratio, 3)
+        return data
+
+
+def skipped(group: str, case: str, peer: str, reason: str) -> Row:
+    return Row(group, case, peer, Status.SKIPPED, note=f"skipped: {reason}")
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr, tables to stdout."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The machine line
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram_gib() -> float:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine(neo4j_version: str) -> dict[str, str]:
+    """What the figures were measured on."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count() or 0),
+        "ram_gib": f"{_ram_gib():.1f}",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "scipy": _version("scipy"),
+        "networkx": _version("networkx"),
+        "igraph": _version("igraph"),
+        "strawberry": _version("strawberry-graphql"),
+        "neo4j_driver": _version("neo4j"),
+        "neo4j_rust_ext": _version("neo4j-rust-ext"),
+        "sqlite": sqlite3.sqlite_version,
+        "neo4j_server": neo4j_version,
+    }
+
+
+def machine_line(info: dict[str, str]) -> str:
+    return (
+        f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, {info['os']}; "
+        f"Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, "
+        f"networkx {info['networkx']}, igraph {info['igraph']}, "
+        f"strawberry {info['strawberry']}, SQLite {info['sqlite']}, "
+        f"neo4j driver {info['neo4j_driver']} (rust-ext {info['neo4j_rust_ext']}), "
+        f"Neo4j server {info['neo4j_server']}"
+    )
