@@ -11,19 +11,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import orjson
-import yaml
 
+from api import cli_impact, cli_import
+from api.cli_import import load_demo
 from graph.errors import CmdbError
 from graph.model import (
     ConfigurationItem,
     Direction,
-    Relationship,
     Status,
-    WriteContext,
 )
 from graph.store import CiFilter, Store, resolve_reference
 from graph.stores import open_store, store_url
@@ -60,21 +58,12 @@ def _ci_json(ci: ConfigurationItem) -> dict[str, Any]:
 # -- demo ---------------------------------------------------------------------------------
 
 
-def load_demo(store: Store) -> tuple[int, int]:
-    """Load the demo shop (importers/data/demo.yaml); idempotent."""
-    text = resources.files("importers").joinpath("data/demo.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    cis = [ConfigurationItem.model_validate(raw) for raw in data["cis"]]
-    rels = [Relationship.model_validate(raw) for raw in data["relationships"]]
-    ctx = WriteContext(actor="cmdb demo", source="demo")
-    ci_result, rel_result = store.apply(cis, rels, ctx)
-    return ci_result.created + ci_result.updated, rel_result.created + rel_result.updated
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     store = open_from_args(args)
     try:
-        written_cis, written_rels = load_demo(store)
+        report = load_demo(store)
+        written_cis = report.cis.created + report.cis.updated
+        written_rels = report.relationships.created + report.relationships.updated
         total = store.count_cis()
         if args.json:
             print_json(
@@ -96,9 +85,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ).items
         for ci in sorted(services, key=lambda c: (c.criticality or 5, c.name)):
             print(f"  tier {ci.criticality}  {ci.name:<24} ({ci.id})")
-        print("\nTry:\n  cmdb show shop-api\n  cmdb related esx-par-01 --depth 3 --direction in")
-        if "impact" in _COMMANDS:
-            print("  cmdb impact esx-par-01\n  cmdb impact pg-orders-1 pg-orders-2")
+        print(
+            "\nTry:\n  cmdb show shop-api\n  cmdb related esx-par-01 --depth 3 --direction in"
+            "\n  cmdb impact esx-par-01\n  cmdb impact pg-orders-1 pg-orders-2"
+            "\n  cmdb what-if esx-lyo-02"
+        )
         return 0
     finally:
         store.close()
@@ -284,24 +275,6 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
-_COMMANDS: dict[str, argparse.ArgumentParser] = {}
-Registrar = Callable[[Any, Callable[[argparse.Namespace], Store]], None]
-
-
-def _registrars() -> list[Registrar]:
-    """Subcommands contributed by the other parts (impact, importers)."""
-    found: list[Registrar] = []
-    for module in ("api.cli_import", "api.cli_impact"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        found.append(mod.register)
-    return found
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmdb",
@@ -323,7 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(func=handler)
-        _COMMANDS[name] = p
         return p
 
     add(
@@ -395,10 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", action="append", metavar="TYPE", help="relationship type")
     p.add_argument("--limit", type=int, default=10_000, help="at most this many CIs")
 
-    for register in _registrars():
-        register(sub, open_from_args)
-    for name, command in sub.choices.items():
-        _COMMANDS.setdefault(name, command)
+    cli_import.register(sub, open_from_args)
+    cli_impact.register(sub, open_from_args)
     return parser
 
 

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS ci (
     redundancy TEXT,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ci_name ON ci (name);
+CREATE INDEX IF NOT EXISTS ci_name ON ci (name, ci_class);
 CREATE INDEX IF NOT EXISTS ci_class ON ci (ci_class, id);
 CREATE TABLE IF NOT EXISTS rel (
     src INTEGER NOT NULL REFERENCES ci (n),
@@ -306,7 +306,7 @@ class SqliteStore:
         found: dict[tuple[int, str, int], Relationship] = {}
         for chunk in _chunks(keys):
             rows = db.execute(
-                "SELECT r.src, r.type, r.dst, r.body FROM json_each(?) AS j JOIN rel AS r"
+                "SELECT r.src, r.type, r.dst, r.body FROM json_each(?) AS j CROSS JOIN rel AS r"
                 " ON r.src = json_extract(j.value, '$[0]')"
                 " AND r.type = json_extract(j.value, '$[1]')"
                 " AND r.dst = json_extract(j.value, '$[2]')",
@@ -624,7 +624,7 @@ class SqliteStore:
             queries.append(("dst", "src"))
         for near, far in queries:
             sql = (
-                f"SELECT r.{far}, r.body FROM json_each(?) AS j JOIN rel AS r"  # noqa: S608
+                f"SELECT r.{far}, r.body FROM json_each(?) AS j CROSS JOIN rel AS r"  # noqa: S608
                 f" ON r.{near} = j.value{type_clause}"
             )
             for chunk in _chunks(nodes):
@@ -813,7 +813,7 @@ class SqliteStore:
         for chunk in _chunks(sorted(set(values))):
             rows = db.execute(
                 "SELECT i.value, c.id FROM json_each(?) AS j"
-                " JOIN ident AS i ON i.attr = ? AND i.value = j.value"
+                " CROSS JOIN ident AS i ON i.attr = ? AND i.value = j.value"
                 " JOIN ci AS c ON c.n = i.n ORDER BY i.value, c.id",
                 (_dumps(list(chunk)), attribute),
             )

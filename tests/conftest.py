@@ -35,9 +35,12 @@ def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return subprocess.run(
-            ["docker", "info"], capture_output=True, timeout=10, check=False
-        ).returncode == 0
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -62,8 +65,9 @@ def _find_neo4j() -> tuple[Neo4jServer | None, str, object]:
         container = Neo4jContainer("neo4j:5.26-community", password="cmdb-dev-password")
         container.start()
         return (
-            Neo4jServer(container.get_connection_url(), "neo4j", "cmdb-dev-password",
-                        "testcontainers"),
+            Neo4jServer(
+                container.get_connection_url(), "neo4j", "cmdb-dev-password", "testcontainers"
+            ),
             "",
             container,
         )
@@ -72,7 +76,10 @@ def _find_neo4j() -> tuple[Neo4jServer | None, str, object]:
         return None, f"no NEO4J_URI, no Docker engine, and {' and '.join(missing)} not found", None
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "neo4j.sh"), "start"],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if proc.returncode != 0:
         return None, f"scripts/neo4j.sh start failed: {proc.stderr.strip()[-2000:]}", None

@@ -104,8 +104,12 @@ def test_values_round_trip_exactly(store):
         attributes={"n": 1, "f": 1.5, "b": True, "none": None, "list": ["a", 2], "s": odd},
         tags=("z", "a"),
         redundancy=(
-            RedundancyGroup(name="vms", members=(CiId("v2"), CiId("v1")),
-                            down_below=Quorum(count=1), degraded_below=Quorum(percent=50)),
+            RedundancyGroup(
+                name="vms",
+                members=(CiId("v2"), CiId("v1")),
+                down_below=Quorum(count=1),
+                degraded_below=Quorum(percent=50),
+            ),
         ),
         provenance={"name": Provenance(source="csv", at=T0 + timedelta(microseconds=7))},
         first_seen=T0 + timedelta(microseconds=123),
@@ -139,17 +143,16 @@ def test_unknown_class_refuses_the_whole_batch(store):
 def test_unknown_relationship_type_refuses_the_batch(store):
     store.upsert_cis([ci("a"), ci("b")], ctx())
     with pytest.raises(UnknownRelationshipTypeError) as err:
-        store.upsert_relationships(
-            [rel("a", "DEPENDS_ON", "b"), rel("b", "LOVES", "a")], ctx()
-        )
+        store.upsert_relationships([rel("a", "DEPENDS_ON", "b"), rel("b", "LOVES", "a")], ctx())
     assert err.value.field == "type" and "LOVES" in str(err.value)
     assert store.relationships("a") == []
 
 
 def test_dangling_end_refuses_cis_and_relationships_together(store):
     with pytest.raises(ValidationError) as err:
-        store.apply([ci("a"), ci("b")], [rel("a", "DEPENDS_ON", "b"),
-                                         rel("a", "RUNS_ON", "ghost")], ctx())
+        store.apply(
+            [ci("a"), ci("b")], [rel("a", "DEPENDS_ON", "b"), rel("a", "RUNS_ON", "ghost")], ctx()
+        )
     assert err.value.field == "target" and "ghost" in str(err.value)
     assert store.count_cis() == 0
     assert store.history() == []
@@ -200,9 +203,14 @@ def test_get_many_and_names(store):
 
 def test_list_filters_and_cursor_pagination(store):
     items = [
-        ci(f"c{i:02}", "server" if i % 2 else "database", name=f"Node {i}",
-           environment="prod" if i < 10 else "test", tags=("red",) if i % 3 == 0 else (),
-           status=Status.RETIRED if i == 4 else Status.OPERATIONAL)
+        ci(
+            f"c{i:02}",
+            "server" if i % 2 else "database",
+            name=f"Node {i}",
+            environment="prod" if i < 10 else "test",
+            tags=("red",) if i % 3 == 0 else (),
+            status=Status.RETIRED if i == 4 else Status.OPERATIONAL,
+        )
         for i in range(25)
     ]
     store.upsert_cis(items, ctx())
@@ -226,8 +234,9 @@ def test_list_filters_and_cursor_pagination(store):
 
 
 def test_relationships_by_direction_and_type(store):
-    store.upsert_cis([ci("app", "application"), ci("vm", "virtual_machine"), ci("db", "database")],
-                     ctx())
+    store.upsert_cis(
+        [ci("app", "application"), ci("vm", "virtual_machine"), ci("db", "database")], ctx()
+    )
     store.upsert_relationships(
         [rel("app", "RUNS_ON", "vm"), rel("app", "DEPENDS_ON", "db", attributes={"port": 5432})],
         ctx(),
@@ -240,7 +249,8 @@ def test_relationships_by_direction_and_type(store):
     assert store.get_relationship(("app", "DEPENDS_ON", "db")).attributes == {"port": 5432}
     assert store.get_relationship(("db", "DEPENDS_ON", "app")) is None
     assert [r.key for r in store.iter_relationships(batch_size=1)] == [
-        ("app", "DEPENDS_ON", "db"), ("app", "RUNS_ON", "vm")
+        ("app", "DEPENDS_ON", "db"),
+        ("app", "RUNS_ON", "vm"),
     ]
     with pytest.raises(NotFoundError):
         store.relationships("nope")
@@ -253,8 +263,9 @@ def test_relationship_attribute_update_and_delete_are_history(store):
         unchanged=1
     )
     store.upsert_relationships([rel("a", "DEPENDS_ON", "b", attributes={"w": 1})], ctx())
-    assert store.delete_relationships([("a", "DEPENDS_ON", "b"), ("a", "USES", "b")],
-                                      ctx()) == WriteResult(deleted=1)
+    assert store.delete_relationships(
+        [("a", "DEPENDS_ON", "b"), ("a", "USES", "b")], ctx()
+    ) == WriteResult(deleted=1)
     kinds = [c.kind for c in store.history(["a"])]
     assert kinds == ["created", "related", "relationship_updated", "unrelated"]
 
@@ -263,8 +274,12 @@ def test_neighbourhood_depth_direction_and_cycles(store):
     # a -> b -> c -> a (a cycle), c -> d; e is unconnected
     store.upsert_cis([ci(x) for x in "abcde"], ctx())
     store.upsert_relationships(
-        [rel("a", "DEPENDS_ON", "b"), rel("b", "DEPENDS_ON", "c"), rel("c", "DEPENDS_ON", "a"),
-         rel("c", "RUNS_ON", "d")],
+        [
+            rel("a", "DEPENDS_ON", "b"),
+            rel("b", "DEPENDS_ON", "c"),
+            rel("c", "DEPENDS_ON", "a"),
+            rel("c", "RUNS_ON", "d"),
+        ],
         ctx(),
     )
     sub = store.neighbourhood(["a"], direction=Direction.OUT, depth=1)
@@ -313,9 +328,14 @@ def test_history_ranges_and_external_changes(store):
     for hour in (1, 2, 3):
         store.upsert_cis([ci("a", attributes={"v": hour})], ctx(T0 + timedelta(hours=hour)))
     deploy = ExternalChange(
-        id="CHG0001", ci=CiId("b"), kind=ChangeKind.CHANGE_REQUEST,
-        at=T0 + timedelta(hours=2), summary="patch kernel", external_ref="SN:CHG0001",
-        planned_start=T0 + timedelta(hours=2), planned_end=T0 + timedelta(hours=3),
+        id="CHG0001",
+        ci=CiId("b"),
+        kind=ChangeKind.CHANGE_REQUEST,
+        at=T0 + timedelta(hours=2),
+        summary="patch kernel",
+        external_ref="SN:CHG0001",
+        planned_start=T0 + timedelta(hours=2),
+        planned_end=T0 + timedelta(hours=3),
     )
     assert store.record_external_changes([deploy], ctx()) == 1
     assert store.record_external_changes([deploy], ctx()) == 0
@@ -323,7 +343,9 @@ def test_history_ranges_and_external_changes(store):
     assert [(c.ci, c.kind) for c in window] == [("a", "updated"), ("b", "change_request")]
     assert window[1].planned and window[1].external_ref == "SN:CHG0001"
     assert [c.after for c in store.history(["a"], since=T0 + timedelta(hours=1))] == [
-        {"v": 1}, {"v": 2}, {"v": 3}
+        {"v": 1},
+        {"v": 2},
+        {"v": 3},
     ]
     assert len(store.history(limit=2)) == 2
     with pytest.raises(NotFoundError):
@@ -334,11 +356,24 @@ def test_history_ranges_and_external_changes(store):
 
 def test_incidents_and_maintenance_windows(store):
     store.upsert_cis([ci("a"), ci("b")], ctx())
-    inc = Incident(id="INC1", title="web down", opened_at=T0, affected=(CiId("a"),),
-                   impact={"affected": [{"id": "a"}]}, impact_at=T0)
+    inc = Incident(
+        id="INC1",
+        title="web down",
+        opened_at=T0,
+        affected=(CiId("a"),),
+        impact={"affected": [{"id": "a"}]},
+        impact_at=T0,
+    )
     store.put_incident(inc)
-    store.put_incident(Incident(id="INC2", title="old", opened_at=T0 - timedelta(days=1),
-                                status="resolved", resolved_at=T0))
+    store.put_incident(
+        Incident(
+            id="INC2",
+            title="old",
+            opened_at=T0 - timedelta(days=1),
+            status="resolved",
+            resolved_at=T0,
+        )
+    )
     assert store.get_incident("INC1") == inc
     assert [i.id for i in store.list_incidents()] == ["INC2", "INC1"]
     assert [i.id for i in store.list_incidents(open_only=True)] == ["INC1"]
@@ -359,9 +394,16 @@ def test_incidents_and_maintenance_windows(store):
 
 def test_topology_is_compact_and_cached_by_generation(store):
     store.upsert_cis(
-        [ci("b", "virtual_machine"), ci("a", "application", status=Status.DOWN,
-                                        redundancy=(RedundancyGroup(name="g", members=("b",)),)),
-         ci("c", "site")],
+        [
+            ci("b", "virtual_machine"),
+            ci(
+                "a",
+                "application",
+                status=Status.DOWN,
+                redundancy=(RedundancyGroup(name="g", members=("b",)),),
+            ),
+            ci("c", "site"),
+        ],
         ctx(),
     )
     store.upsert_relationships([rel("a", "RUNS_ON", "b"), rel("b", "LOCATED_IN", "c")], ctx())
@@ -387,8 +429,11 @@ def test_topology_is_compact_and_cached_by_generation(store):
 
 def test_identifiers_are_indexed_normalised_and_follow_updates(store):
     store.upsert_cis(
-        [ci("a", attributes={"serial_number": " SN-1 ", "fqdn": "A.corp"}),
-         ci("b", attributes={"serial_number": "sn-1"}), ci("c")],
+        [
+            ci("a", attributes={"serial_number": " SN-1 ", "fqdn": "A.corp"}),
+            ci("b", attributes={"serial_number": "sn-1"}),
+            ci("c"),
+        ],
         ctx(),
     )
     assert store.match_identifiers("serial_number", ["sn-1", "sn-9"]) == {"sn-1": ["a", "b"]}
@@ -406,14 +451,20 @@ def test_source_records_and_runs(store):
     from graph.model import ImportRun, RunStatus, SourceRecord
 
     records = [
-        SourceRecord(source="csv", key="k1", ci=CiId("a"), digest="d1", last_run="r1",
-                     last_seen=T0),
-        SourceRecord(source="csv", kind="relationship", key="a|DEPENDS_ON|b", ci=CiId("a"),
-                     last_run="r1", last_seen=T0),
+        SourceRecord(
+            source="csv", key="k1", ci=CiId("a"), digest="d1", last_run="r1", last_seen=T0
+        ),
+        SourceRecord(
+            source="csv",
+            kind="relationship",
+            key="a|DEPENDS_ON|b",
+            ci=CiId("a"),
+            last_run="r1",
+            last_seen=T0,
+        ),
         SourceRecord(source="other", key="k1", ci=CiId("b"), last_run="r2", last_seen=T0),
     ]
-    store.apply([ci("a"), ci("b")], [rel("a", "DEPENDS_ON", "b")], ctx(),
-                source_records=records)
+    store.apply([ci("a"), ci("b")], [rel("a", "DEPENDS_ON", "b")], ctx(), source_records=records)
     assert store.source_records("csv") == records[:2]
     gone = records[0].model_copy(update={"absent_since": T0 + timedelta(days=1)})
     store.put_source_records([gone])
@@ -421,16 +472,18 @@ def test_source_records_and_runs(store):
     assert store.delete_source_records("csv", [("ci", "k1"), ("ci", "nope")]) == 1
     assert [r.key for r in store.source_records("csv")] == ["a|DEPENDS_ON|b"]
     with pytest.raises(ValidationError):  # a failed batch writes no source records either
-        store.apply([ci("c")], [rel("c", "DEPENDS_ON", "ghost")], ctx(),
-                    source_records=[records[0]])
+        store.apply(
+            [ci("c")], [rel("c", "DEPENDS_ON", "ghost")], ctx(), source_records=[records[0]]
+        )
     assert [r.key for r in store.source_records("csv")] == ["a|DEPENDS_ON|b"]
 
     r1 = ImportRun(id="r1", source="csv", format="csv", started_at=T0)
     r2 = ImportRun(id="r2", source="csv", format="csv", started_at=T0 + timedelta(hours=1))
     store.put_run(r1)
     store.put_run(r2)
-    done = r1.model_copy(update={"status": RunStatus.SUCCEEDED, "finished_at": T0,
-                                 "counts": {"created": 2}})
+    done = r1.model_copy(
+        update={"status": RunStatus.SUCCEEDED, "finished_at": T0, "counts": {"created": 2}}
+    )
     store.put_run(done)
     assert store.get_run("r1") == done
     assert [r.id for r in store.list_runs("csv")] == ["r2", "r1"]

@@ -36,7 +36,9 @@ WRITER = textwrap.dedent(
 def _writer(path: Path, prefix: str, batches: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), prefix, str(batches)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
 
 

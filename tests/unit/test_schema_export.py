@@ -16,5 +16,8 @@ def test_registry_is_served_with_reverse_names():
     result = schema.execute_sync("{ relationshipTypes { name reverse propagation } }")
     assert result.errors is None
     by_name = {t["name"]: t for t in result.data["relationshipTypes"]}
-    assert by_name["DEPENDS_ON"] == {"name": "DEPENDS_ON", "reverse": "Used by",
-                                     "propagation": "TO_SOURCE"}
+    assert by_name["DEPENDS_ON"] == {
+        "name": "DEPENDS_ON",
+        "reverse": "Used by",
+        "propagation": "TO_SOURCE",
+    }

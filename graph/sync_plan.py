@@ -1,0 +1,907 @@
+"""Planning an import run: what to write, without writing (``graph.sync`` applies it).
+
+One :class:`Planner` lives for one run. It is fed the inventory chunk by chunk and keeps only
+compact state between chunks (the keys seen, the CI each resolved to, the relationships seen),
+so an inventory of a million items plans in bounded memory. Each chunk's plan lists the CIs
+and relationships to upsert with their source records; :meth:`Planner.plan_cleanup` then
+decides what the source no longer reports (absent), and what to retire or delete.
+
+Identification of an incoming CI, in order:
+
+1. the source reported this key before: the CI its source record names;
+2. the class's identification rules (``graph.sync_rules``): the first identifier that finds
+   candidates decides. One candidate: merge into it. Several: a conflict for review, nothing
+   written. Candidates already claimed by another key of the same source are not candidates
+   (a source that reports two things reports two CIs);
+3. nothing: a new CI whose id is the key (or ``<source>:<key>`` when that id is taken).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from graph.batch import describe_key
+from graph.errors import UnknownClassError, UnknownRelationshipTypeError, ValidationError
+from graph.model import (
+    AttributeValue,
+    CiId,
+    ConfigurationItem,
+    ExternalChange,
+    Provenance,
+    RedundancyGroup,
+    Relationship,
+    RelKey,
+    SourceRecord,
+    Status,
+    normalise_identifier,
+)
+from graph.store import STATUS_ORDER, Store
+from graph.sync_report import Conflict, FieldChange, ItemUpdate, ReportBuilder
+from graph.sync_rules import (
+    ATTRIBUTES,
+    ID,
+    NAME,
+    ReconciliationRules,
+    merge_attributes,
+    merge_ci,
+    said,
+)
+
+PLACEHOLDER_CLASS: Final = "other"
+PLACEHOLDER_ATTRIBUTE: Final = "placeholder"
+RELATIONSHIP_PROVENANCE: Final = "relationship"
+MAX_ERRORS: Final = 100
+
+# --------------------------------------------------------------------------------------------
+# What the engine reads: any parser's Inventory (importers.base) fits these shapes.
+
+
+class IncomingCi(Protocol):
+    @property
+    def ci(self) -> ConfigurationItem: ...
+
+    @property
+    def location(self) -> str: ...
+
+
+class IncomingRelationship(Protocol):
+    @property
+    def source_ref(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def target_ref(self) -> str: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]: ...
+
+
+class IncomingInventory(Protocol):
+    """``importers.base.Inventory``, or one chunk of a streamed inventory."""
+
+    @property
+    def cis(self) -> Sequence[IncomingCi]: ...
+
+    @property
+    def relationships(self) -> Sequence[IncomingRelationship]: ...
+
+    @property
+    def changes(self) -> Sequence[ExternalChange]: ...
+
+    @property
+    def warnings(self) -> Sequence[str]: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How a run behaves; ``graph.sync.run_import`` documents each."""
+
+    rules: ReconciliationRules
+    grace: timedelta = timedelta(days=7)
+    placeholders: bool = True
+    allow_deletes: int | None = None
+    max_delete_fraction: float = 0.10
+    max_deletes: int = 500
+    skip_unchanged: bool = True
+
+
+@dataclass(slots=True)
+class ChunkPlan:
+    """The writes one chunk needs: CIs (with their records) before relationships."""
+
+    cis: list[ConfigurationItem] = field(default_factory=list)
+    ci_records: list[SourceRecord] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    relationship_records: list[SourceRecord] = field(default_factory=list)
+    changes: list[ExternalChange] = field(default_factory=list)
+    items: int = 0  # items of the chunk, for progress
+
+    def extend(self, other: ChunkPlan) -> None:
+        self.cis += other.cis
+        self.ci_records += other.ci_records
+        self.relationships += other.relationships
+        self.relationship_records += other.relationship_records
+        self.changes += other.changes
+        self.items += other.items
+
+
+@dataclass(slots=True)
+class Cleanup:
+    """The end of a complete run: absent marks, retirements, deletions."""
+
+    absent_records: list[SourceRecord] = field(default_factory=list)
+    retire: list[CiId] = field(default_factory=list)
+    delete_relationships: list[RelKey] = field(default_factory=list)
+    forget: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) records
+    stopped: str | None = None
+
+    @property
+    def removals(self) -> int:
+        return len(self.retire) + len(self.delete_relationships)
+
+
+def digest_ci(ci: ConfigurationItem) -> str:
+    """A hash of what the source said about a CI (fields it set, with their values)."""
+    data = ci.model_dump(mode="json", exclude_unset=True)
+    return _hash(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+def digest_relationship(attributes: Mapping[str, AttributeValue]) -> str:
+    return _hash(orjson.dumps(dict(attributes), option=orjson.OPT_SORT_KEYS))
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def relationship_key(key: RelKey) -> str:
+    """The source record key of a relationship: ``<source ci>|<TYPE>|<target ci>``."""
+    return f"{key[0]}|{key[1]}|{key[2]}"
+
+
+def parse_relationship_key(text: str) -> RelKey:
+    source, type_, target = text.split("|", 2) if text.count("|") == 2 else _split_key(text)
+    return (CiId(source), type_, CiId(target))
+
+
+def _split_key(text: str) -> list[str]:
+    # CI ids may contain "|": the type, UPPER_SNAKE, never does; find it from the right.
+    head, _, target = text.rpartition("|")
+    source, _, type_ = head.rpartition("|")
+    return [source, type_, target]
+
+
+_RETIRED: Final = STATUS_ORDER.index(Status.RETIRED)
+
+
+class _Snapshot:
+    """Which CIs and relationships exist (and which CIs are retired), from the store's
+    topology arrays: cheap to build, compact, and no CI bodies read."""
+
+    def __init__(self, store: Store) -> None:
+        topo = store.topology()
+        self._position: dict[str, int] = {ci: i for i, ci in enumerate(topo.ids)}
+        self._statuses = topo.statuses
+        self._types = {name: i for i, name in enumerate(topo.type_names)}
+        self._n = max(len(topo.ids), 1)
+        self._t = max(len(topo.type_names), 1)
+        codes = (
+            topo.src.astype(np.int64) * self._t + topo.rel_types.astype(np.int64)
+        ) * self._n + topo.dst.astype(np.int64)
+        self._codes: npt.NDArray[np.int64] = np.sort(codes)
+
+    def alive(self, ci: str) -> bool:
+        """The CI exists and is not retired."""
+        pos = self._position.get(ci)
+        return pos is not None and int(self._statuses[pos]) != _RETIRED
+
+    def has_ci(self, ci: str) -> bool:
+        return ci in self._position
+
+    def has_relationship(self, key: RelKey) -> bool:
+        src, dst = self._position.get(key[0]), self._position.get(key[2])
+        type_ = self._types.get(key[1])
+        if src is None or dst is None or type_ is None:
+            return False
+        code = (src * self._t + type_) * self._n + dst
+        i = int(np.searchsorted(self._codes, code))
+        return i < len(self._codes) and int(self._codes[i]) == code
+
+
+@dataclass(slots=True)
+class _Item:
+    incoming: IncomingCi
+    key: str
+    digest: str
+    record: SourceRecord | None
+    placeholder: CiId | None = None  # the placeholder this run made for the key, if any
+    target: CiId | None = None
+    old: ConfigurationItem | None = None
+
+
+class Planner:
+    """Plans one run of one source. Feed chunks in order with :meth:`plan_chunk`, then call
+    :meth:`plan_cleanup` once. Reads the store; never writes it."""
+
+    def __init__(
+        self, store: Store, *, source: str, run_id: str, now: datetime, options: RunOptions
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.run_id = run_id
+        self.now = now
+        self.options = options
+        self.rules = options.rules
+        self.stamp = Provenance(source=source, at=now, run_id=run_id)
+        self.report = ReportBuilder()
+        self.errors: list[str] = []
+        self.error_count = 0
+        self.complete = True
+        self.records: dict[str, SourceRecord] = {}
+        self.rel_records: dict[str, SourceRecord] = {}
+        for record in store.source_records(source):
+            (self.records if record.kind == "ci" else self.rel_records)[record.key] = record
+        self.source_size = len(self.records) + len(self.rel_records)
+        # CIs this source already reports under some key: never identification candidates.
+        self.own_claimed: set[str] = {r.ci for r in self.records.values() if r.absent_since is None}
+        self.run_keys: dict[str, CiId] = {}  # key -> CI, every CI item seen this run
+        self.run_claimed: set[str] = set()  # CIs reported (or created) by this run
+        self.placeholder_keys: dict[str, CiId] = {}  # refs kept alive only by relationships
+        self.conflict_keys: set[str] = set()
+        self.seen_relationships: set[str] = set()
+        self._snapshot: _Snapshot | None = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> _Snapshot:
+        if self._snapshot is None:
+            self._snapshot = _Snapshot(self.store)
+        return self._snapshot
+
+    def error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+
+    def warn(self, message: str) -> None:
+        self.report.add("warnings", message)
+
+    def conflict(self, conflict: Conflict) -> None:
+        self.report.add("conflicts", conflict)
+
+    @property
+    def failed(self) -> bool:
+        return self.error_count > 0
+
+    # -- CIs ---------------------------------------------------------------------------------
+    def plan_chunk(self, inventory: IncomingInventory) -> ChunkPlan:
+        plan = ChunkPlan(items=len(inventory.cis) + len(inventory.relationships))
+        if not inventory.complete:
+            self.complete = False
+        for warning in inventory.warnings:
+            self.warn(warning)
+        items = self._screen(inventory.cis)
+        self._resolve(items)
+        if not self.failed:
+            self._plan_cis(items, plan)
+            names = self._chunk_names(items)
+            self._plan_relationships(inventory.relationships, plan, names)
+            self._plan_changes(inventory.changes, plan)
+        return plan
+
+    def _screen(self, incoming: Sequence[IncomingCi]) -> list[_Item]:
+        """Validate, and drop the items unchanged since the source last said them."""
+        items: list[_Item] = []
+        registry = self.store.registry
+        for parsed in incoming:
+            ci = parsed.ci
+            key = ci.id
+            if key in self.run_keys or key in self.conflict_keys:
+                self.error(
+                    str(
+                        ValidationError(
+                            "the source reports this item twice in one run",
+                            item=key,
+                            field="id",
+                            location=parsed.location,
+                        )
+                    )
+                )
+                continue
+            try:
+                registry.ci_class(ci.ci_class, item=key)
+            except UnknownClassError as exc:
+                exc.location = parsed.location
+                self.error(exc._render())
+                continue
+            digest = digest_ci(ci)
+            record = self.records.get(key)
+            placeholder = self.placeholder_keys.pop(key, None)
+            if (
+                record is not None
+                and self.options.skip_unchanged
+                and record.digest == digest
+                and record.absent_since is None
+                and record.ci not in self.run_claimed
+                and self.snapshot.alive(record.ci)
+            ):
+                self.run_keys[key] = record.ci
+                self.run_claimed.add(record.ci)
+                self.report.count("ci", "unchanged")
+                continue
+            items.append(_Item(parsed, key, digest, record, placeholder))
+        return items
+
+    def _resolve(self, items: list[_Item]) -> None:
+        """Find each item's CI: its source record, else the identification rules."""
+        wanted = {i.record.ci for i in items if i.record is not None}
+        wanted.update(i.placeholder for i in items if i.placeholder is not None)
+        olds = self.store.get_cis(wanted)
+        unresolved: list[_Item] = []
+        for item in items:
+            record = item.record
+            if item.placeholder is not None:
+                # Referenced earlier in this run, reported now: the placeholder becomes it.
+                self._claim(item, item.placeholder, olds.get(item.placeholder))
+            elif record is not None and record.ci in olds and record.ci not in self.run_claimed:
+                self._claim(item, record.ci, olds[record.ci])
+            else:
+                unresolved.append(item)
+        step = 0
+        while unresolved:
+            unresolved = self._identify_step(unresolved, step)
+            step += 1
+
+    def _claim(self, item: _Item, target: CiId, old: ConfigurationItem | None) -> None:
+        item.target, item.old = target, old
+        self.run_keys[item.key] = target
+        self.run_claimed.add(target)
+
+    def _identify_step(self, items: list[_Item], step: int) -> list[_Item]:
+        """Try each item's ``step``-th identifier; return those still unresolved."""
+        groups: dict[str, list[_Item]] = {}
+        exhausted: list[_Item] = []
+        for item in items:
+            entries = self.rules.identifiers(item.incoming.ci.ci_class)
+            if step < len(entries):
+                groups.setdefault(entries[step], []).append(item)
+            else:
+                exhausted.append(item)
+        self._create(exhausted)
+        left: list[_Item] = []
+        for entry, group in groups.items():
+            found = self._candidates(entry, group)
+            for item in group:
+                ci = item.incoming.ci
+                candidates = [
+                    c
+                    for c in found.get(item.key, [])
+                    if (not self.rules.same_class or c.ci_class == ci.ci_class)
+                    and c.id not in self.own_claimed
+                    and c.id not in self.run_claimed
+                ]
+                if not candidates:
+                    left.append(item)
+                elif len(candidates) == 1:
+                    self._claim(item, candidates[0].id, candidates[0])
+                else:
+                    self.conflict_keys.add(item.key)
+                    value = ci.name if entry == NAME else item.key
+                    if entry not in (NAME, ID):
+                        value = str(normalise_identifier(ci.attributes.get(entry)))
+                    self.conflict(
+                        Conflict(
+                            item=item.key,
+                            location=item.incoming.location,
+                            reason=f"{entry} {value!r}"
+                            + (f" and class {ci.ci_class}" if entry == NAME else ""),
+                            candidates=tuple(sorted(c.id for c in candidates)),
+                        )
+                    )
+        return left
+
+    def _candidates(self, entry: str, items: list[_Item]) -> dict[str, list[ConfigurationItem]]:
+        """Candidate CIs per item key for one identifier."""
+        found: dict[str, list[ConfigurationItem]] = {}
+        if entry == ID:
+            existing = self.store.get_cis(CiId(i.key) for i in items)
+            for item in items:
+                if item.key in existing:
+                    found[item.key] = [existing[CiId(item.key)]]
+        elif entry == NAME:
+            # By name alone; the class is filtered by the caller (rules.same_class). The
+            # embedded store answers find_by_name(name, class) through its class index,
+            # a scan per lookup on big stores.
+            for item in items:
+                found[item.key] = self.store.find_by_name(item.incoming.ci.name)
+        else:
+            values = {
+                i.key: v
+                for i in items
+                if (v := normalise_identifier(i.incoming.ci.attributes.get(entry))) is not None
+            }
+            if values:
+                matches = self.store.match_identifiers(entry, sorted(set(values.values())))
+                bodies = self.store.get_cis({c for ids in matches.values() for c in ids})
+                for key, value in values.items():
+                    found[key] = [bodies[c] for c in matches.get(value, ()) if c in bodies]
+        return found
+
+    def _create(self, items: list[_Item]) -> None:
+        """New CIs: id = the key, or ``<source>:<key>`` when the key is another CI's id."""
+        if not items:
+            return
+        ids = [CiId(i.key) for i in items] + [CiId(f"{self.source}:{i.key}") for i in items]
+        taken = self.run_claimed | self.store.get_cis(ids).keys()
+        for item in items:
+            target = CiId(item.key)
+            if target in taken:
+                target = CiId(f"{self.source}:{item.key}")
+                if target in taken:
+                    self.conflict_keys.add(item.key)
+                    self.conflict(
+                        Conflict(
+                            item=item.key,
+                            location=item.incoming.location,
+                            reason=f"id {item.key!r} (taken by CIs it does not identify with)",
+                            candidates=(CiId(item.key), target),
+                        )
+                    )
+                    continue
+            self._claim(item, target, None)
+            taken.add(target)
+
+    def _plan_cis(self, items: list[_Item], plan: ChunkPlan) -> None:
+        for item in items:
+            if item.target is None:
+                continue  # a conflict
+            incoming = item.incoming.ci
+            update: dict[str, Any] = {"id": item.target}
+            if incoming.redundancy:
+                update["redundancy"] = self._translate_redundancy(incoming.redundancy)
+            merged = merge_ci(
+                item.old,
+                incoming.model_copy(update=update),
+                source=self.source,
+                stamp=self.stamp,
+                rules=self.rules,
+            )
+            record = item.record
+            if (
+                item.old is not None
+                and record is not None
+                and record.absent_since is not None
+                and item.old.status == Status.RETIRED
+                and not said(incoming, "status")
+            ):
+                merged = merged.model_copy(update={"status": Status.OPERATIONAL})
+            self._ci_outcome(item.old, merged, plan)
+            self._record(plan.ci_records, "ci", item.key, item.target, item.digest)
+
+    def _ci_outcome(
+        self, old: ConfigurationItem | None, merged: ConfigurationItem, plan: ChunkPlan
+    ) -> None:
+        if old is None:
+            plan.cis.append(merged.model_copy(update={"last_seen": self.now}))
+            self.report.count("ci", "created")
+            self.report.add("created", merged.id)
+            return
+        if merged is old or (
+            merged.tracked() == old.tracked() and merged.provenance == old.provenance
+        ):
+            self.report.count("ci", "unchanged")
+            return
+        plan.cis.append(merged.model_copy(update={"last_seen": self.now}))
+        changes = _field_changes(old, merged)
+        if changes:
+            self.report.count("ci", "updated")
+            self.report.add("updated", ItemUpdate(merged.id, changes))
+        else:
+            self.report.count("ci", "unchanged")  # provenance only: no history entry
+
+    def _record(
+        self, records: list[SourceRecord], kind: str, key: str, ci: CiId, digest: str
+    ) -> None:
+        old = (self.records if kind == "ci" else self.rel_records).get(key)
+        if old is not None and old.ci == ci and old.digest == digest and old.absent_since is None:
+            return
+        records.append(
+            SourceRecord(
+                source=self.source,
+                kind="ci" if kind == "ci" else "relationship",
+                key=key,
+                ci=ci,
+                digest=digest,
+                last_run=self.run_id,
+                last_seen=self.now,
+            )
+        )
+
+    def _translate_redundancy(
+        self, groups: tuple[RedundancyGroup, ...]
+    ) -> tuple[RedundancyGroup, ...]:
+        """Members are the source's keys: name the reconciled CIs instead."""
+        out = []
+        for group in groups:
+            members = [self._known_ref(m) or m for m in group.members]
+            if list(members) == list(group.members):
+                out.append(group)
+            else:
+                out.append(
+                    RedundancyGroup.model_validate(
+                        {**group.model_dump(), "members": sorted(set(members))}
+                    )
+                )
+        return tuple(out)
+
+    def _known_ref(self, ref: str) -> CiId | None:
+        """A reference resolved from memory: a key of this run or of this source, or a CI
+        this run creates."""
+        found = self.run_keys.get(ref) or self.placeholder_keys.get(ref)
+        if found is not None:
+            return found
+        record = self.records.get(ref)
+        if (
+            record is not None
+            and ref not in self.conflict_keys
+            and (record.ci in self.run_claimed or self.snapshot.has_ci(record.ci))
+        ):
+            return record.ci
+        if ref in self.run_claimed:
+            return CiId(ref)
+        return None
+
+    @staticmethod
+    def _chunk_names(items: list[_Item]) -> dict[str, set[CiId]]:
+        names: dict[str, set[CiId]] = {}
+        for item in items:
+            if item.target is not None:
+                names.setdefault(item.incoming.ci.name, set()).add(item.target)
+        return names
+
+    # -- relationships -----------------------------------------------------------------------
+    def _plan_relationships(
+        self,
+        incoming: Sequence[IncomingRelationship],
+        plan: ChunkPlan,
+        chunk_names: dict[str, set[CiId]],
+    ) -> None:
+        registry = self.store.registry
+        valid: list[IncomingRelationship] = []
+        for rel in incoming:
+            try:
+                registry.relationship_type(rel.type, item=_describe_refs(rel))
+            except UnknownRelationshipTypeError as exc:
+                exc.location = rel.location
+                self.error(exc._render())
+                continue
+            valid.append(rel)
+        if self.failed:
+            return
+        refs = self._resolve_refs(
+            {r for rel in valid for r in (rel.source_ref, rel.target_ref)}, chunk_names
+        )
+        planned: list[tuple[RelKey, IncomingRelationship, str]] = []
+        for rel in valid:
+            ends = []
+            for end, ref in (("source", rel.source_ref), ("target", rel.target_ref)):
+                ends.append(self._end(rel, end, ref, refs.get(ref), plan))
+            source_ci, target_ci = ends
+            if source_ci is None or target_ci is None:
+                continue
+            key: RelKey = (source_ci, rel.type, target_ci)
+            text = relationship_key(key)
+            if source_ci == target_ci:
+                self.warn(
+                    f"{rel.location}: {_describe_refs(rel)}: both ends are CI {source_ci!r}; "
+                    "skipped"
+                )
+                continue
+            if text in self.seen_relationships:
+                self.warn(f"{rel.location}: {describe_key(key)} is reported twice; skipped")
+                continue
+            self.seen_relationships.add(text)
+            digest = digest_relationship(rel.attributes)
+            record = self.rel_records.get(text)
+            if (
+                record is not None
+                and self.options.skip_unchanged
+                and record.digest == digest
+                and record.absent_since is None
+                and self.snapshot.has_relationship(key)
+            ):
+                self.report.count("relationship", "unchanged")
+                continue
+            planned.append((key, rel, digest))
+        for key, rel, digest in planned:
+            old = self.store.get_relationship(key) if self.snapshot.has_relationship(key) else None
+            self._relationship_outcome(key, old, rel.attributes, plan)
+            self._record(
+                plan.relationship_records, "relationship", relationship_key(key), key[0], digest
+            )
+
+    def _relationship_outcome(
+        self,
+        key: RelKey,
+        old: Relationship | None,
+        attributes: Mapping[str, AttributeValue],
+        plan: ChunkPlan,
+    ) -> None:
+        text = describe_key(key)
+        if old is None:
+            provenance = {RELATIONSHIP_PROVENANCE: self.stamp}
+            provenance.update({f"{ATTRIBUTES}.{k}": self.stamp for k in attributes})
+            plan.relationships.append(
+                Relationship(
+                    source=key[0],
+                    type=key[1],
+                    target=key[2],
+                    attributes=dict(attributes),
+                    provenance=provenance,
+                    last_seen=self.now,
+                )
+            )
+            self.report.count("relationship", "created")
+            self.report.add("created_relationships", text)
+            return
+        provenance = dict(old.provenance)
+        provenance.setdefault(RELATIONSHIP_PROVENANCE, self.stamp)
+        merged, changed = merge_attributes(
+            old.attributes,
+            attributes,
+            provenance,
+            source=self.source,
+            stamp=self.stamp,
+            rules=self.rules,
+        )
+        if not changed and provenance == old.provenance:
+            self.report.count("relationship", "unchanged")
+            return
+        plan.relationships.append(
+            old.model_copy(
+                update={"attributes": merged, "provenance": provenance, "last_seen": self.now}
+            )
+        )
+        if changed:
+            self.report.count("relationship", "updated")
+            self.report.add(
+                "updated_relationships",
+                ItemUpdate(text, _attribute_changes(old.attributes, merged)),
+            )
+        else:
+            self.report.count("relationship", "unchanged")
+
+    def _resolve_refs(
+        self, refs: Iterable[str], chunk_names: dict[str, set[CiId]]
+    ) -> dict[str, CiId | tuple[CiId, ...] | None]:
+        """Each reference to a CI, to a tuple of candidates (ambiguous name), or None."""
+        out: dict[str, CiId | tuple[CiId, ...] | None] = {}
+        pending: list[str] = []
+        for ref in refs:
+            if ref in self.conflict_keys:
+                out[ref] = None
+                continue
+            known = self._known_ref(ref)
+            if known is not None:
+                out[ref] = known
+                if ref not in self.run_keys and ref in self.records:
+                    # Still referenced: the CI stays reported, if only by reference.
+                    self.placeholder_keys[ref] = known
+            else:
+                pending.append(ref)
+        existing = self.store.get_cis(CiId(r) for r in pending)
+        for ref in pending:
+            if ref in existing:
+                out[ref] = CiId(ref)
+                continue
+            candidates = set(chunk_names.get(ref, ())) | {
+                c.id for c in self.store.find_by_name(ref)
+            }
+            if len(candidates) == 1:
+                out[ref] = next(iter(candidates))
+            elif candidates:
+                out[ref] = tuple(sorted(candidates))
+            else:
+                out[ref] = None
+        return out
+
+    def _end(
+        self,
+        rel: IncomingRelationship,
+        end: str,
+        ref: str,
+        resolved: CiId | tuple[CiId, ...] | None,
+        plan: ChunkPlan,
+    ) -> CiId | None:
+        if isinstance(resolved, str):
+            return resolved
+        what = _describe_refs(rel)
+        if isinstance(resolved, tuple):
+            self.conflict(
+                Conflict(
+                    item=what,
+                    location=rel.location,
+                    reason=f"{end} name {ref!r}",
+                    candidates=resolved,
+                )
+            )
+            return None
+        if ref in self.conflict_keys:
+            self.warn(f"{rel.location}: {what}: {end} {ref!r} is on the review list; skipped")
+            return None
+        if ref in self.placeholder_keys:
+            return self.placeholder_keys[ref]
+        if not self.options.placeholders:
+            self.warn(f"{rel.location}: {what}: {end} {ref!r} names no CI; skipped")
+            return None
+        placeholder = self._placeholder(ref, plan)
+        if placeholder is not None:
+            self.warn(
+                f"{rel.location}: {what}: {end} {ref!r} names no CI; created placeholder "
+                f"CI {placeholder!r} (class {PLACEHOLDER_CLASS})"
+            )
+        return placeholder
+
+    def _placeholder(self, ref: str, plan: ChunkPlan) -> CiId | None:
+        target = CiId(ref)
+        if target in self.run_claimed:
+            target = CiId(f"{self.source}:{ref}")
+        try:
+            ci = ConfigurationItem.model_validate(
+                {
+                    "id": target,
+                    "class": PLACEHOLDER_CLASS,
+                    "name": ref[:512],
+                    "attributes": {PLACEHOLDER_ATTRIBUTE: True},
+                }
+            )
+        except ValueError as exc:
+            self.warn(f"cannot create a placeholder for {ref!r}: {exc}")
+            return None
+        self.placeholder_keys[ref] = target
+        self.run_claimed.add(target)
+        self.report.add("placeholders", target)
+        merged = merge_ci(None, ci, source=self.source, stamp=self.stamp, rules=self.rules)
+        self._ci_outcome(None, merged, plan)
+        self._record(plan.ci_records, "ci", ref, target, digest_ci(ci))
+        return target
+
+    def _plan_changes(self, changes: Sequence[ExternalChange], plan: ChunkPlan) -> None:
+        for change in changes:
+            ci = self._known_ref(change.ci) or change.ci
+            plan.changes.append(change if ci == change.ci else change.model_copy(update={"ci": ci}))
+            self.report.count("ci", "external_changes")
+
+    # -- the end of the run ------------------------------------------------------------------
+    def plan_cleanup(self) -> Cleanup:
+        """What the source stopped reporting: mark absent; past the grace period retire CIs and
+        delete relationships, unless another source still reports them. Nothing at all when
+        the run failed or read the source only in part."""
+        cleanup = Cleanup()
+        if self.failed or not self.complete:
+            return cleanup
+        seen = self.run_keys.keys() | self.placeholder_keys.keys() | self.conflict_keys
+        unseen = [r for k, r in self.records.items() if k not in seen]
+        unseen_rels = [r for k, r in self.rel_records.items() if k not in self.seen_relationships]
+        due = self.now - self.options.grace
+        current = self.store.get_cis({r.ci for r in unseen})
+        retire: list[SourceRecord] = []
+        for record in unseen:
+            ci = current.get(record.ci)
+            if ci is None:
+                cleanup.forget.append(("ci", record.key))
+                continue
+            if ci.status == Status.RETIRED or record.ci in self.run_claimed:
+                continue
+            self._mark_absent(record, cleanup, "absent")
+            if (record.absent_since or self.now) <= due:
+                retire.append(record)
+        delete: list[SourceRecord] = []
+        for record in unseen_rels:
+            key = parse_relationship_key(record.key)
+            if not self.snapshot.has_relationship(key):
+                cleanup.forget.append(("relationship", record.key))
+                continue
+            self._mark_absent(record, cleanup, "absent_relationships")
+            if (record.absent_since or self.now) <= due:
+                delete.append(record)
+        if retire or delete:
+            elsewhere_cis, elsewhere_rels = self._reported_elsewhere()
+            for record in retire:
+                if record.ci not in elsewhere_cis and record.ci not in cleanup.retire:
+                    cleanup.retire.append(record.ci)
+            for record in delete:
+                if record.key not in elsewhere_rels:
+                    cleanup.delete_relationships.append(parse_relationship_key(record.key))
+                    cleanup.forget.append(("relationship", record.key))
+        self._guard(cleanup)
+        return cleanup
+
+    def _mark_absent(self, record: SourceRecord, cleanup: Cleanup, listed: str) -> None:
+        kind = "ci" if record.kind == "ci" else "relationship"
+        self.report.count(kind, "absent")
+        self.report.add(listed, record.key)
+        if record.absent_since is None:
+            cleanup.absent_records.append(
+                record.model_copy(update={"absent_since": self.now, "last_run": self.run_id})
+            )
+
+    def _reported_elsewhere(self) -> tuple[set[str], set[str]]:
+        """CIs and relationship keys other sources still report."""
+        cis: set[str] = set()
+        rels: set[str] = set()
+        sources = {run.source for run in self.store.list_runs(limit=10_000)} - {self.source}
+        for other in sorted(sources):
+            for record in self.store.source_records(other):
+                if record.absent_since is None:
+                    (cis if record.kind == "ci" else rels).add(
+                        record.ci if record.kind == "ci" else record.key
+                    )
+        return cis, rels
+
+    def _guard(self, cleanup: Cleanup) -> None:
+        removals = cleanup.removals
+        if not removals:
+            return
+        allowed = self.options.allow_deletes
+        what = (
+            f"this run would retire {len(cleanup.retire)} CIs and delete "
+            f"{len(cleanup.delete_relationships)} relationships ({removals} of the "
+            f"{self.source_size} items source {self.source!r} reported)"
+        )
+        if allowed is not None:
+            if removals > allowed:
+                cleanup.stopped = (
+                    f"{what}: more than --allow-deletes {allowed}. Nothing was removed; "
+                    f"check the input, then re-run with --allow-deletes {removals}"
+                )
+            return
+        fraction = self.options.max_delete_fraction
+        if removals > fraction * self.source_size or removals > self.options.max_deletes:
+            cleanup.stopped = (
+                f"{what}: more than {fraction:.0%} of the source or "
+                f"{self.options.max_deletes} items. Nothing was removed; check the input "
+                f"(a truncated file? the wrong --source?), then re-run with "
+                f"--allow-deletes {removals} to accept"
+            )
+
+
+def _describe_refs(rel: IncomingRelationship) -> str:
+    return f"{rel.source_ref} -[{rel.type}]-> {rel.target_ref}"
+
+
+def _field_changes(old: ConfigurationItem, new: ConfigurationItem) -> tuple[FieldChange, ...]:
+    before, after = old.tracked(), new.tracked()
+    changes: list[FieldChange] = []
+    for name in ConfigurationItem.TRACKED_FIELDS:
+        if before[name] == after[name]:
+            continue
+        if name == ATTRIBUTES:
+            changes.extend(_attribute_changes(before[name], after[name]))
+        else:
+            changes.append(FieldChange(name, before[name], after[name]))
+    return tuple(changes)
+
+
+def _attribute_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    return tuple(
+        FieldChange(f"{ATTRIBUTES}.{k}", old.get(k), new.get(k))
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k) != new.get(k)
+    )
