@@ -48,7 +48,7 @@ class Limits:
     MAX_ATTRIBUTES = 200
     MAX_TAGS = 100
     MAX_LIST_ITEMS = 100  # list-valued attributes
-    MAX_BATCH = 100_000  # CIs or relationships in one write call
+    MAX_BATCH = 50_000  # CIs or relationships in one write call (one transaction)
     MAX_DEPTH = 50  # neighbourhood / impact traversal depth
     MAX_PAGE = 10_000
     MAX_REDUNDANCY_MEMBERS = 1_000
@@ -230,7 +230,9 @@ DEFAULT_CI_CLASSES: tuple[CiClass, ...] = (
 _UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_RESERVED_LABELS = frozenset({"CI", "Change", "Incident", "MaintenanceWindow", "Meta"})
+_RESERVED_LABELS = frozenset(
+    {"CI", "Change", "Incident", "MaintenanceWindow", "Meta", "SourceRecord", "ImportRun"}
+)
 
 
 class Registry:
@@ -399,7 +401,11 @@ def check_attributes(attrs: Mapping[str, Any]) -> dict[str, AttributeValue]:
 
 
 def _check_scalar(key: str, value: Any) -> Scalar:
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"attribute {key!r} does not fit in 64 bits; store it as text")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

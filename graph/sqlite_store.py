@@ -120,10 +120,15 @@ CREATE INDEX IF NOT EXISTS run_source ON run (source, started_at);
 
 def iso(at: datetime) -> str:
     """UTC, fixed width: sorts as text in time order."""
-    return at.astimezone(tz=_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits (strftime's %Y does not below 1000)
+    return at.astimezone(tz=_UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 _UTC = utcnow().tzinfo
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if value is not None else None
 
 
 def _dumps(value: Any) -> str:
@@ -206,6 +211,8 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            # SQLite's lower() folds ASCII only; Cypher's toLower() folds all of Unicode.
+            db.create_function("py_lower", 1, _lower, deterministic=True)
             self._local.db = db
             self._all_connections().append(db)
         return db
@@ -298,6 +305,17 @@ class SqliteStore:
             )
             numbers.update((CiId(i), n) for i, n in rows)
         return numbers
+
+    @staticmethod
+    def _ids_by_number(db: sqlite3.Connection, numbers: Iterable[int]) -> dict[int, str]:
+        ids: dict[int, str] = {}
+        for chunk in _chunks(sorted(numbers)):
+            rows = db.execute(
+                "SELECT n, id FROM ci WHERE n IN (SELECT value FROM json_each(?))",
+                (_dumps(list(chunk)),),
+            )
+            ids.update(rows)
+        return ids
 
     @staticmethod
     def _load_rels(
@@ -469,23 +487,26 @@ class SqliteStore:
             existing = self._load_cis(db, list(ids))
             batch.check_known(ids, set(existing))
             numbers = self._numbers(db, list(existing))
-            changes: list[Change] = []
+            removed: dict[RelKey, Relationship] = {}
             for n in numbers.values():
                 for (body,) in db.execute(
-                    "SELECT body FROM rel WHERE src = ? UNION ALL "
-                    "SELECT body FROM rel WHERE dst = ? AND src != ?",
-                    (n, n, n),
+                    "SELECT body FROM rel WHERE src = ?1"
+                    " UNION ALL SELECT body FROM rel WHERE dst = ?1",
+                    (n,),
                 ):
-                    changes.append(
-                        batch.unrelated_change(Relationship.model_validate_json(body), ctx)
-                    )
-            changes.extend(batch.deleted_change(ci, ctx) for ci in existing.values())
+                    rel = Relationship.model_validate_json(body)
+                    removed[rel.key] = rel
+            # Canonical order, the same in both stores: relationships by key, then the CIs.
+            changes = [batch.unrelated_change(removed[key], ctx) for key in sorted(removed)]
+            changes.extend(
+                batch.deleted_change(existing[ci_id], ctx) for ci_id in dict.fromkeys(ids)
+            )
             params = [(n,) for n in numbers.values()]
             db.executemany("DELETE FROM rel WHERE src = ?", params)
             db.executemany("DELETE FROM rel WHERE dst = ?", params)
             db.executemany("DELETE FROM ident WHERE n = ?", params)
             db.executemany("DELETE FROM ci WHERE n = ?", params)
-            self._insert_changes(db, _unique_changes(changes))
+            self._insert_changes(db, changes)
             if existing:
                 self._bump(db)
         return WriteResult(deleted=len(existing))
@@ -541,7 +562,7 @@ class SqliteStore:
             clauses.append("environment = ?")
             params.append(filter.environment)
         if filter.name_contains:
-            clauses.append("instr(lower(name), lower(?)) > 0")
+            clauses.append("instr(py_lower(name), py_lower(?)) > 0")
             params.append(filter.name_contains)
         if filter.tag is not None:
             clauses.append("EXISTS (SELECT 1 FROM json_each(ci.tags) WHERE value = ?)")
@@ -678,8 +699,12 @@ class SqliteStore:
             for _ in range(depth):
                 if not frontier or len(seen) >= limit:
                     break
-                reached = {n for n, _ in self._adjacent(db, frontier, direction, types)}
-                frontier = sorted(reached - seen)[: max(0, limit - len(seen))]
+                reached = {n for n, _ in self._adjacent(db, frontier, direction, types)} - seen
+                room = limit - len(seen)
+                if len(reached) > room:  # keep the first by id, as the Neo4j store does
+                    by_id = {ci_id: n for n, ci_id in self._ids_by_number(db, reached).items()}
+                    reached = {by_id[ci_id] for ci_id in sorted(by_id)[:room]}
+                frontier = sorted(reached)
                 seen.update(frontier)
             cis = self._load_by_numbers(db, sorted(seen))
             rels = [
@@ -933,16 +958,3 @@ class SqliteStore:
             generation=generation,
             as_of=utcnow(),
         )
-
-
-def _unique_changes(changes: list[Change]) -> list[Change]:
-    """A relationship between two CIs deleted together is reported once."""
-    seen: set[tuple[str, ...]] = set()
-    out: list[Change] = []
-    for change in changes:
-        key = (change.kind, change.ci, *(change.relationship or ()))
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(change)
-    return out

@@ -18,7 +18,8 @@
 #   NEO4J_PASSWORD       password of user "neo4j"          (default cmdb-dev-password)
 #                        only applied when the database is created: to change it
 #                        later, stop, delete .neo4j/data, start
-#   NEO4J_HEAP           JVM heap, Neo4j size syntax       (default 1g)
+#   NEO4J_HEAP           JVM heap, Neo4j size syntax       (default 2g: a 50k-CI batch,
+#                        Limits.MAX_BATCH, needs ~1.5 GB of transaction memory)
 #   NEO4J_PAGECACHE      page cache size                   (default 1g)
 #   NEO4J_START_TIMEOUT  seconds to wait for Bolt          (default 120)
 #   NEO4J_STOP_TIMEOUT   seconds to wait for a clean stop  (default 120)
@@ -49,7 +50,7 @@ PASSWORD_STAMP="$RUN_DIR/initial-password.sha256"
 BOLT_PORT="${NEO4J_BOLT_PORT:-7687}"
 HTTP_PORT="${NEO4J_HTTP_PORT:-7474}"
 PASSWORD="${NEO4J_PASSWORD:-cmdb-dev-password}"
-HEAP="${NEO4J_HEAP:-1g}"
+HEAP="${NEO4J_HEAP:-2g}"
 PAGECACHE="${NEO4J_PAGECACHE:-1g}"
 START_TIMEOUT="${NEO4J_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${NEO4J_STOP_TIMEOUT:-120}"

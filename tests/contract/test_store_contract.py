@@ -489,3 +489,18 @@ def test_source_records_and_runs(store):
     assert [r.id for r in store.list_runs("csv")] == ["r2", "r1"]
     assert store.list_runs("other") == []
     assert store.get_run("zzz") is None
+
+
+def test_neighbourhood_limit_keeps_the_first_ids_and_names_fold_unicode(store):
+    store.upsert_cis([ci("hub"), *(ci(f"n{i}") for i in (5, 3, 9, 1))], ctx())
+    store.upsert_relationships([rel(f"n{i}", "DEPENDS_ON", "hub") for i in (5, 3, 9, 1)], ctx())
+    sub = store.neighbourhood(["hub"], direction=Direction.IN, depth=1, limit=3)
+    assert [c.id for c in sub.cis] == ["hub", "n1", "n3"]
+    store.upsert_cis([ci("u", name="ÉCOLE Zürich")], ctx())
+    assert store.count_cis(CiFilter(name_contains="école zür")) == 1
+
+
+def test_integers_beyond_64_bits_are_refused():
+    with pytest.raises(ValueError, match="64 bits"):
+        ci("a", attributes={"big": 2**63})
+    assert ci("a", attributes={"big": 2**63 - 1}).attributes["big"] == 2**63 - 1

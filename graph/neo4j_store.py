@@ -1,0 +1,1322 @@
+"""The production store: Neo4j 5 (Community or Enterprise) over Bolt.
+
+How it keeps the store contract (``graph.store``):
+
+* one call, one managed transaction (``execute_write``, retried by the driver on transient
+  errors): the batch is validated first, the stored versions of its items are read in the
+  transaction, and only the items that changed are written, with their history, in
+  ``UNWIND`` chunks of :data:`CHUNK` rows;
+* labels and relationship types come from the registry only (see ``graph.neo4j_cypher``);
+  everything else is a parameter;
+* driver errors become ``graph.errors`` (:meth:`Neo4jStore._errors`).
+
+This is the only module that imports ``neo4j``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, LiteralString, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import neo4j
+import neo4j.exceptions as neo4j_errors
+import neo4j.time
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from graph import batch
+from graph import neo4j_cypher as cypher
+from graph.errors import (
+    ConfigurationError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    ValidationError,
+)
+from graph.model import (
+    DEFAULT_REGISTRY,
+    IDENTIFIER_ATTRIBUTES,
+    Change,
+    CiId,
+    ConfigurationItem,
+    Direction,
+    ExternalChange,
+    ImportRun,
+    Incident,
+    Limits,
+    MaintenanceWindow,
+    RedundancyGroup,
+    Registry,
+    Relationship,
+    RelKey,
+    SourceRecord,
+    Status,
+    WriteContext,
+    WriteResult,
+    check_batch_size,
+    normalise_identifier,
+    utcnow,
+)
+from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, Topology
+
+CHUNK = 10_000  # rows per UNWIND statement; a call's chunks share one transaction
+TOPOLOGY_CHUNK = 100_000  # CIs per column-wise topology query
+SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
+# Range indexes refuse keys over ~8 KB; longer identifier values are simply not indexed.
+_MAX_IDENT_BYTES = 4000
+
+R = TypeVar("R")
+T = TypeVar("T")
+Tx = neo4j.ManagedTransaction
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def _json(value: Any, *, item: str, field: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:
+        raise ValidationError(f"cannot be stored: {exc}", item=item, field=field) from exc
+
+
+def _load(value: str | None, default: Any = None) -> Any:
+    return default if value is None else orjson.loads(value)
+
+
+# Times are stored as fixed-width UTC text (``2026-01-05T09:00:00.000123Z``), not as Neo4j
+# DateTime: text sorts and compares in time order all the same, and the driver turns each
+# DateTime into Python through pure-Python code at ~0.2 ms apiece, which dominated reads.
+def _utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # isoformat, not strftime("%Y"): glibc does not pad years below 1000 to four digits.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _native(value: Any) -> datetime | None:
+    """A stored time as an aware UTC ``datetime`` (microseconds, as it was written)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if isinstance(value, neo4j.time.DateTime):  # written by hand, or by another tool
+        return value.to_native().astimezone(UTC)
+    raise StoreError(f"expected a date-time in the database, found {value!r}")
+
+
+def _ident(value: object) -> str | None:
+    normal = normalise_identifier(value)
+    if normal is None or len(normal.encode()) > _MAX_IDENT_BYTES:
+        return None
+    return normal
+
+
+def _ci_row(ci: ConfigurationItem) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": ci.id,
+        "ci_class": ci.ci_class,
+        "name": ci.name,
+        "status": ci.status.value,
+        "environment": ci.environment,
+        "criticality": ci.criticality,
+        "owner": ci.owner,
+        "support_group": ci.support_group,
+        "description": ci.description,
+        "tags": list(ci.tags),
+        "attributes": _json(ci.attributes, item=ci.id, field="attributes"),
+        # Absent rather than "[]": the topology query picks up only CIs that have groups.
+        "redundancy": (
+            _json(
+                [g.model_dump(mode="json") for g in ci.redundancy], item=ci.id, field="redundancy"
+            )
+            if ci.redundancy
+            else None
+        ),
+        "provenance": _json(
+            {k: v.model_dump(mode="json") for k, v in ci.provenance.items()},
+            item=ci.id,
+            field="provenance",
+        ),
+        "first_seen": _utc(ci.first_seen),
+        "last_seen": _utc(ci.last_seen),
+    }
+    for attribute in IDENTIFIER_ATTRIBUTES:
+        row[cypher.ident_property(attribute)] = _ident(ci.attributes.get(attribute))
+    return row
+
+
+def _ci_from(props: Mapping[str, Any]) -> ConfigurationItem:
+    return ConfigurationItem.model_validate(
+        {
+            "id": props["id"],
+            "class": props["ci_class"],
+            "name": props["name"],
+            "status": props["status"],
+            "environment": props.get("environment"),
+            "criticality": props.get("criticality"),
+            "owner": props.get("owner"),
+            "support_group": props.get("support_group"),
+            "description": props.get("description"),
+            "tags": props.get("tags") or (),
+            "attributes": _load(props.get("attributes"), {}),
+            "redundancy": _load(props.get("redundancy"), ()),
+            "provenance": _load(props.get("provenance"), {}),
+            "first_seen": _native(props.get("first_seen")),
+            "last_seen": _native(props.get("last_seen")),
+        }
+    )
+
+
+def _rel_row(rel: Relationship) -> dict[str, Any]:
+    item = batch.describe_key(rel.key)
+    return {
+        "source": rel.source,
+        "target": rel.target,
+        "attributes": _json(rel.attributes, item=item, field="attributes"),
+        "provenance": _json(
+            {k: v.model_dump(mode="json") for k, v in rel.provenance.items()},
+            item=item,
+            field="provenance",
+        ),
+        "first_seen": _utc(rel.first_seen),
+        "last_seen": _utc(rel.last_seen),
+    }
+
+
+def _rel_from(record: neo4j.Record) -> Relationship:
+    return _rel_from_parts((record["source"], record["type"], record["target"]), record["r"])
+
+
+def _rel_from_parts(key: tuple[str, str, str], props: Mapping[str, Any]) -> Relationship:
+    return Relationship.model_validate(
+        {
+            "source": key[0],
+            "type": key[1],
+            "target": key[2],
+            "attributes": _load(props.get("attributes"), {}),
+            "provenance": _load(props.get("provenance"), {}),
+            "first_seen": _native(props.get("first_seen")),
+            "last_seen": _native(props.get("last_seen")),
+        }
+    )
+
+
+def _change_row(change: Change, seq: int) -> dict[str, Any]:
+    return {
+        "id": change.id,
+        "ci": change.ci,
+        "at": _utc(change.at),
+        "seq": seq,
+        "kind": change.kind.value,
+        "field": change.field,
+        "before": None
+        if change.before is None
+        else _json(change.before, item=change.ci, field="before"),
+        "after": None
+        if change.after is None
+        else _json(change.after, item=change.ci, field="after"),
+        "summary": change.summary,
+        "actor": change.actor,
+        "source": change.source,
+        "run_id": change.run_id,
+        "request_id": change.request_id,
+        "external_ref": change.external_ref,
+        "planned_start": _utc(change.planned_start),
+        "planned_end": _utc(change.planned_end),
+        "relationship": list(change.relationship) if change.relationship else None,
+    }
+
+
+def _change_from(props: Mapping[str, Any]) -> Change:
+    relationship = props.get("relationship")
+    return Change.model_validate(
+        {
+            "id": props["id"],
+            "ci": props["ci"],
+            "at": _native(props["at"]),
+            "kind": props["kind"],
+            "field": props.get("field"),
+            "before": _load(props.get("before")),
+            "after": _load(props.get("after")),
+            "summary": props.get("summary", ""),
+            "actor": props.get("actor", "system"),
+            "source": props.get("source"),
+            "run_id": props.get("run_id"),
+            "request_id": props.get("request_id"),
+            "external_ref": props.get("external_ref"),
+            "planned_start": _native(props.get("planned_start")),
+            "planned_end": _native(props.get("planned_end")),
+            "relationship": tuple(relationship) if relationship else None,
+        }
+    )
+
+
+def _incident_row(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "status": incident.status.value,
+        "external_ref": incident.external_ref,
+        "opened_at": _utc(incident.opened_at),
+        "resolved_at": _utc(incident.resolved_at),
+        "affected": list(incident.affected),
+        "impact": None
+        if incident.impact is None
+        else _json(incident.impact, item=incident.id, field="impact"),
+        "impact_at": _utc(incident.impact_at),
+    }
+
+
+def _incident_from(props: Mapping[str, Any]) -> Incident:
+    return Incident.model_validate(
+        {
+            "id": props["id"],
+            "title": props["title"],
+            "status": props["status"],
+            "external_ref": props.get("external_ref"),
+            "opened_at": _native(props["opened_at"]),
+            "resolved_at": _native(props.get("resolved_at")),
+            "affected": props.get("affected") or (),
+            "impact": _load(props.get("impact")),
+            "impact_at": _native(props.get("impact_at")),
+        }
+    )
+
+
+def _window_row(window: MaintenanceWindow) -> dict[str, Any]:
+    return {
+        "id": window.id,
+        "ci": window.ci,
+        "start": _utc(window.start),
+        "end": _utc(window.end),
+        "description": window.description,
+    }
+
+
+def _window_from(props: Mapping[str, Any]) -> MaintenanceWindow:
+    return MaintenanceWindow.model_validate(
+        {
+            "id": props["id"],
+            "ci": props["ci"],
+            "start": _native(props["start"]),
+            "end": _native(props["end"]),
+            "description": props.get("description", ""),
+        }
+    )
+
+
+def _source_record_row(record: SourceRecord) -> dict[str, Any]:
+    return {
+        "source": record.source,
+        "kind": record.kind,
+        "key": record.key,
+        "ci": record.ci,
+        "digest": record.digest,
+        "last_run": record.last_run,
+        "last_seen": _utc(record.last_seen),
+        "absent_since": _utc(record.absent_since),
+    }
+
+
+def _source_record_from(props: Mapping[str, Any]) -> SourceRecord:
+    return SourceRecord.model_validate(
+        {
+            "source": props["source"],
+            "kind": props["kind"],
+            "key": props["key"],
+            "ci": props["ci"],
+            "digest": props.get("digest", ""),
+            "last_run": props["last_run"],
+            "last_seen": _native(props["last_seen"]),
+            "absent_since": _native(props.get("absent_since")),
+        }
+    )
+
+
+def _run_row(run: ImportRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "source": run.source,
+        "format": run.format,
+        "status": run.status.value,
+        "started_at": _utc(run.started_at),
+        "finished_at": _utc(run.finished_at),
+        "counts": _json(run.counts, item=run.id, field="counts"),
+        "messages": list(run.messages),
+    }
+
+
+def _run_from(props: Mapping[str, Any]) -> ImportRun:
+    return ImportRun.model_validate(
+        {
+            "id": props["id"],
+            "source": props["source"],
+            "format": props["format"],
+            "status": props["status"],
+            "started_at": _native(props["started_at"]),
+            "finished_at": _native(props.get("finished_at")),
+            "counts": _load(props.get("counts"), {}),
+            "messages": props.get("messages") or (),
+        }
+    )
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("not a cursor this store issued", field="after") from None
+
+
+def _out_of_memory(exc: neo4j_errors.Neo4jError) -> bool:
+    return "Memory" in (exc.code or "")  # MemoryPoolOutOfMemoryError, TransactionMemoryLimit
+
+
+def _too_big(exc: neo4j_errors.Neo4jError) -> StoreError:
+    return StoreError(
+        "the write needs more transaction memory than Neo4j allows "
+        f"({exc.message or exc.code}): split it into smaller batches, or give Neo4j more heap "
+        "(NEO4J_HEAP for scripts/neo4j.sh; about 15 KB per new CI or relationship with its "
+        "history at commit)"
+    )
+
+
+def _key_param(key: RelKey) -> dict[str, str]:
+    return {"source": key[0], "type": key[1], "target": key[2]}
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ci_clauses(filter: CiFilter) -> tuple[list[LiteralString], dict[str, Any]]:
+    """Fixed WHERE fragments over ``c`` and their parameters."""
+    clauses: list[LiteralString] = []
+    params: dict[str, Any] = {}
+    if filter.classes:
+        clauses.append("c.ci_class IN $classes")
+        params["classes"] = sorted(filter.classes)
+    if filter.statuses:
+        clauses.append("c.status IN $statuses")
+        params["statuses"] = sorted(s.value for s in filter.statuses)
+    if not filter.include_retired:
+        clauses.append("c.status <> 'retired'")
+    if filter.environment is not None:
+        clauses.append("c.environment = $environment")
+        params["environment"] = filter.environment
+    if filter.name_contains:
+        clauses.append("toLower(c.name) CONTAINS toLower($name_contains)")
+        params["name_contains"] = filter.name_contains
+    if filter.tag is not None:
+        clauses.append("$tag IN c.tags")
+        params["tag"] = filter.tag
+    return clauses, params
+
+
+# -- connection settings ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    uri: str  # without user info or query
+    user: str | None
+    password: str | None
+    database: str | None
+
+
+def _parse_uri(url: str) -> _Target:
+    """Split ``scheme://[user[:password]@]host[:port][?database=name]``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"cannot read the Neo4j URL: {exc}") from None
+    if parts.scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"unsupported Neo4j URL scheme {parts.scheme!r}: use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    if not parts.hostname:
+        raise ConfigurationError("the Neo4j URL names no host: use e.g. bolt://127.0.0.1:7687")
+    if parts.path not in ("", "/"):
+        raise ConfigurationError("a Neo4j URL has no path; choose the database with ?database=name")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"database"})
+    if unknown:
+        raise ConfigurationError(
+            f"unknown Neo4j URL parameter(s) {', '.join(unknown)}: only ?database=name is read"
+        )
+    database = query["database"][-1] if "database" in query else None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return _Target(
+        uri=f"{parts.scheme}://{host}" + (f":{port}" if port else ""),
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database or None,
+    )
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class Neo4jStore:
+    """A CMDB in a Neo4j database. See the module docstring for how writes work."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        registry: Registry = DEFAULT_REGISTRY,
+        connection_acquisition_timeout: float = 10.0,
+        max_transaction_retry_time: float = 15.0,
+    ) -> None:
+        target = _parse_uri(uri)
+        self.registry = registry
+        self._uri = target.uri
+        self._user = user or target.user or "neo4j"
+        password = password if password is not None else target.password
+        self._requested_database = database or target.database
+        self._database: str | None = self._requested_database
+        self._topology: Topology | None = None
+        self._topology_lock = threading.Lock()
+        with self._errors():
+            self._driver = neo4j.GraphDatabase.driver(
+                self._uri,
+                auth=(self._user, password) if password is not None else None,
+                # Fail fast when the pool is exhausted (the API answers 503) instead of the
+                # driver's 60 s; re-check idle pooled connections so a restarted server's dead
+                # sockets are dropped before use.
+                connection_acquisition_timeout=connection_acquisition_timeout,
+                max_transaction_retry_time=max_transaction_retry_time,
+                liveness_check_timeout=30.0,
+                max_connection_lifetime=3600,
+                user_agent="cmdb-graph",
+            )
+        try:
+            self._start()
+        except BaseException:
+            self._driver.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, registry: Registry = DEFAULT_REGISTRY) -> Neo4jStore:
+        """A store from ``neo4j[+s]://`` or ``bolt[+s]://`` with optional ``user:password@``
+        and ``?database=name``; otherwise ``NEO4J_USER`` (default neo4j), ``NEO4J_PASSWORD``
+        and ``NEO4J_DATABASE`` (default: the server's default database)."""
+        target = _parse_uri(url)
+        return cls(
+            url,
+            user=target.user or os.environ.get("NEO4J_USER") or "neo4j",
+            password=(
+                target.password if target.password is not None else os.environ.get("NEO4J_PASSWORD")
+            ),
+            database=target.database or os.environ.get("NEO4J_DATABASE") or None,
+            registry=registry,
+        )
+
+    def _start(self) -> None:
+        with self._errors():
+            self._driver.verify_connectivity()
+            with self._driver.session(database=self._database) as session:
+                # Resolve the home database once: every later session names it, which
+                # saves a round trip per session and pins the store to one database.
+                summary = session.run("RETURN 1").consume()
+                self._database = summary.database or self._database
+                for statement in cypher.SCHEMA:
+                    self._create_schema(session, statement)
+                session.run(cypher.AWAIT_INDEXES, seconds=300).consume()
+                session.execute_write(lambda tx: tx.run(cypher.ENSURE_META).consume())
+
+    @staticmethod
+    def _create_schema(session: neo4j.Session, statement: LiteralString) -> None:
+        try:
+            session.run(statement).consume()
+        except neo4j_errors.ClientError as exc:
+            # Another process created the same index at the same moment: that is the goal.
+            if "AlreadyExists" not in (exc.code or ""):
+                raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._driver.close()
+
+    def describe(self) -> str:
+        return f"Neo4j at {self._uri} (user {self._user}, database {self._database or 'default'})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver errors as ``graph.errors``; ours pass through unchanged."""
+        try:
+            yield
+        except neo4j_errors.AuthError as exc:
+            raise ConfigurationError(
+                f"Neo4j at {self._uri} refused user {self._user!r}: set NEO4J_PASSWORD (and "
+                "NEO4J_USER) or put user:password@ in the store URL"
+            ) from exc
+        except neo4j_errors.IncompleteCommit as exc:
+            raise StoreUnavailableError(
+                f"the connection to Neo4j at {self._uri} broke while committing; the write may "
+                "or may not have happened (repeating it is safe)"
+            ) from exc
+        except (
+            neo4j_errors.ServiceUnavailable,
+            neo4j_errors.SessionExpired,
+            neo4j_errors.DatabaseUnavailable,
+        ) as exc:
+            raise StoreUnavailableError(
+                f"Neo4j at {self._uri} is unavailable (after retries): {exc}"
+            ) from exc
+        except neo4j_errors.ConnectionAcquisitionTimeoutError as exc:
+            raise StoreUnavailableError(
+                f"no free connection to Neo4j at {self._uri}: too many requests at once"
+            ) from exc
+        except neo4j_errors.TransientError as exc:
+            if _out_of_memory(exc):
+                raise _too_big(exc) from exc
+            raise StoreError(f"Neo4j failed (after retries): {exc.message or exc}") from exc
+        except neo4j_errors.ClientError as exc:
+            if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+                raise ConfigurationError(
+                    f"Neo4j at {self._uri} has no database {self._database!r}: set "
+                    "NEO4J_DATABASE or ?database= in the store URL to an existing one"
+                ) from exc
+            raise StoreError(f"Neo4j refused the operation: {exc.message or exc}") from exc
+        except neo4j_errors.ConfigurationError as exc:
+            raise ConfigurationError(f"bad Neo4j driver settings: {exc}") from exc
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as exc:
+            raise StoreError(f"Neo4j failed: {exc}") from exc
+
+    def _session(self, mode: str = neo4j.WRITE_ACCESS, **config: Any) -> neo4j.Session:
+        # The driver's shared bookmark manager makes every read see this store's earlier
+        # writes, even routed to another cluster member.
+        return self._driver.session(
+            database=self._database,
+            default_access_mode=mode,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+            **config,
+        )
+
+    def _write(self, work: Callable[[Tx], R]) -> R:
+        def once(tx: Tx) -> R:
+            try:
+                return work(tx)
+            except neo4j_errors.TransientError as exc:
+                # Retrying a transaction that is too big for the server only fails again.
+                if _out_of_memory(exc):
+                    raise _too_big(exc) from exc
+                raise
+
+        # fetch_size -1: a write's few results come in one message, not a PULL per 1000.
+        with self._errors(), self._session(fetch_size=-1) as session:
+            return session.execute_write(once)
+
+    def _read(self, work: Callable[[Tx], R], **config: Any) -> R:
+        with self._errors(), self._session(neo4j.READ_ACCESS, **config) as session:
+            return session.execute_read(work)
+
+    def _records(self, query: LiteralString, **params: Any) -> list[neo4j.Record]:
+        return self._read(lambda tx: list(tx.run(query, params)))
+
+    def generation(self) -> str | None:
+        """The structure counter, or None if the database was emptied behind our back."""
+        record = self._records(cypher.READ_GENERATION)[0]
+        if record["value"] is None:
+            return None
+        return f"{record['epoch']}-{record['value']}"
+
+    # -- writes ------------------------------------------------------------------------------
+    def upsert_cis(self, cis: Sequence[ConfigurationItem], ctx: WriteContext) -> WriteResult:
+        result, _ = self.apply(cis, (), ctx)
+        return result
+
+    def upsert_relationships(
+        self, relationships: Sequence[Relationship], ctx: WriteContext
+    ) -> WriteResult:
+        _, result = self.apply((), relationships, ctx)
+        return result
+
+    def apply(
+        self,
+        cis: Sequence[ConfigurationItem],
+        relationships: Sequence[Relationship],
+        ctx: WriteContext,
+        *,
+        delete_relationships: Sequence[RelKey] = (),
+        source_records: Sequence[SourceRecord] = (),
+    ) -> tuple[WriteResult, WriteResult]:
+        batch.validate_cis(cis, self.registry)
+        batch.validate_relationships(relationships, self.registry)
+        check_batch_size(len(delete_relationships), "relationships")
+        if not (cis or relationships or delete_relationships or source_records):
+            return WriteResult(), WriteResult()
+
+        def work(tx: Tx) -> tuple[WriteResult, WriteResult]:
+            write = _Write(tx, self.registry, ctx)
+            write.check_ends(relationships, {ci.id for ci in cis})
+            ci_result = write.cis(cis)
+            rel_result = write.relationships(relationships)
+            if delete_relationships:
+                rel_result += write.delete_relationships(delete_relationships)
+            write.source_records(source_records)
+            write.finish()
+            return ci_result, rel_result
+
+        return self._write(work)
+
+    def delete_relationships(self, keys: Sequence[RelKey], ctx: WriteContext) -> WriteResult:
+        _, result = self.apply((), (), ctx, delete_relationships=keys)
+        return result
+
+    def retire_cis(self, ids: Sequence[CiId], ctx: WriteContext) -> WriteResult:
+        check_batch_size(len(ids), "CIs")
+        if not ids:
+            return WriteResult()
+
+        def work(tx: Tx) -> WriteResult:
+            write = _Write(tx, self.registry, ctx)
+            existing = write.read_cis(list(dict.fromkeys(ids)))
+            batch.check_known(ids, set(existing))
+            result = write.cis(
+                [ci.model_copy(update={"status": Status.RETIRED}) for ci in existing.values()],
+                existing,
+            )
+            write.finish()
+            return result
+
+        return self._write(work)
+
+    def delete_cis(self, ids: Sequence[CiId], ctx: WriteContext) -> WriteResult:
+        check_batch_size(len(ids), "CIs")
+        if not ids:
+            return WriteResult()
+
+        def work(tx: Tx) -> WriteResult:
+            write = _Write(tx, self.registry, ctx)
+            unique = list(dict.fromkeys(ids))
+            existing = write.read_cis(unique)
+            batch.check_known(ids, set(existing))
+            write.delete_cis(existing)
+            write.finish()
+            return WriteResult(deleted=len(existing))
+
+        return self._write(work)
+
+    def record_external_changes(self, changes: Sequence[ExternalChange], ctx: WriteContext) -> int:
+        check_batch_size(len(changes), "changes")
+        entries: list[Change] = []
+        seen: set[str] = set()
+        for change in changes:  # the first report of an id wins, as on a second call
+            if change.id not in seen:
+                seen.add(change.id)
+                entries.append(batch.external_change(change, ctx))
+        if not entries:
+            return 0
+
+        def work(tx: Tx) -> int:
+            write = _Write(tx, self.registry, ctx)
+            known = write.existing_ids([c.ci for c in entries])
+            batch.check_known([c.ci for c in entries], known)
+            base = write.reserve_seq(len(entries))
+            created = 0
+            for start, chunk in enumerate(_chunks(entries)):
+                rows = [_change_row(c, base + start * CHUNK + i + 1) for i, c in enumerate(chunk)]
+                summary = tx.run(cypher.MERGE_CHANGES, rows=rows).consume()
+                created += summary.counters.nodes_created
+            return created
+
+        return self._write(work)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_ci(self, ci: CiId) -> ConfigurationItem | None:
+        records = self._records(cypher.GET_CI, id=ci)
+        return _ci_from(records[0]["c"]) if records else None
+
+    def get_cis(self, ids: Iterable[CiId]) -> dict[CiId, ConfigurationItem]:
+        unique = list(dict.fromkeys(ids))
+        return self._read(lambda tx: _read_cis(tx, unique))
+
+    def find_by_name(self, name: str, ci_class: str | None = None) -> list[ConfigurationItem]:
+        records = self._records(cypher.FIND_BY_NAME, name=name, ci_class=ci_class)
+        return [_ci_from(r["c"]) for r in records]
+
+    def list_cis(
+        self, filter: CiFilter = ALL_CIS, *, first: int = 100, after: str | None = None
+    ) -> Page[ConfigurationItem]:
+        if not 1 <= first <= Limits.MAX_PAGE:
+            raise ValidationError(f"page size must be 1..{Limits.MAX_PAGE}", field="first")
+        clauses, params = _ci_clauses(filter)
+        if after is not None:
+            clauses.append("c.id > $after")
+            params["after"] = _decode_cursor(after)
+        records = self._records(cypher.list_cis(clauses), limit=first + 1, **params)
+        items = [_ci_from(r["c"]) for r in records[:first]]
+        cursor = _encode_cursor(items[-1].id) if len(records) > first else None
+        return Page(items=items, next_cursor=cursor)
+
+    def count_cis(self, filter: CiFilter = ALL_CIS) -> int:
+        clauses, params = _ci_clauses(filter)
+        return int(self._records(cypher.count_cis(clauses), **params)[0]["n"])
+
+    def get_relationship(self, key: RelKey) -> Relationship | None:
+        records = self._records(cypher.READ_RELATIONSHIPS, keys=[_key_param(key)])
+        return _rel_from(records[0]) if records else None
+
+    def relationships(
+        self,
+        ci: CiId,
+        direction: Direction = Direction.BOTH,
+        types: frozenset[str] = frozenset(),
+    ) -> list[Relationship]:
+        type_list = sorted(types)
+
+        def work(tx: Tx) -> list[Relationship]:
+            if not _existing_ids(tx, [ci]):
+                raise NotFoundError(f"no CI with id {ci!r}")
+            found: list[Relationship] = []
+            if direction in (Direction.OUT, Direction.BOTH):
+                found.extend(
+                    map(_rel_from, tx.run(cypher.RELATIONSHIPS_OUT, id=ci, types=type_list))
+                )
+            if direction in (Direction.IN, Direction.BOTH):
+                found.extend(
+                    map(_rel_from, tx.run(cypher.RELATIONSHIPS_IN, id=ci, types=type_list))
+                )
+            return found
+
+        return sorted(self._read(work), key=lambda r: r.key)
+
+    def iter_relationships(self, batch_size: int = 10_000) -> Iterator[Relationship]:
+        # One short read transaction per page: a slow consumer holds no transaction open.
+        last: tuple[str, str, str] = ("", "", "")
+        while True:
+            records = self._records(
+                cypher.RELATIONSHIP_PAGE,
+                source=last[0],
+                type=last[1],
+                target=last[2],
+                limit=batch_size,
+            )
+            for record in records:
+                yield _rel_from(record)
+            if len(records) < batch_size:
+                return
+            tail = records[-1]
+            last = (tail["source"], tail["type"], tail["target"])
+
+    def neighbourhood(
+        self,
+        roots: Sequence[CiId],
+        *,
+        direction: Direction = Direction.BOTH,
+        depth: int = 1,
+        types: frozenset[str] = frozenset(),
+        limit: int = 10_000,
+    ) -> Subgraph:
+        if not 0 <= depth <= Limits.MAX_DEPTH:
+            raise ValidationError(f"depth must be 0..{Limits.MAX_DEPTH}", field="depth")
+        for type_name in types:
+            self.registry.relationship_type(type_name)
+        type_list = sorted(types)
+        expand = {
+            Direction.OUT: cypher.EXPAND_OUT,
+            Direction.IN: cypher.EXPAND_IN,
+            Direction.BOTH: cypher.EXPAND_BOTH,
+        }[direction]
+
+        def work(tx: Tx) -> Subgraph:
+            # Breadth-first from the client, one query per level over the whole frontier:
+            # each CI is expanded once, so cycles and diamonds cost nothing extra.
+            seen = _existing_ids(tx, list(dict.fromkeys(roots)))
+            batch.check_known(roots, seen)
+            frontier = sorted(seen)
+            for _ in range(depth):
+                if not frontier or len(seen) >= limit:
+                    break
+                reached = set(
+                    tx.run(expand, frontier=frontier, types=type_list).single(strict=True)["ids"]
+                )
+                frontier = sorted(reached - seen)[: max(0, limit - len(seen))]
+                seen.update(frontier)
+            ids = sorted(seen)
+            cis = _read_cis(tx, ids)
+            rels = [
+                _rel_from(r)
+                for r in tx.run(
+                    cypher.RELATIONSHIPS_AMONG,
+                    ids=ids,
+                    among=dict.fromkeys(ids, True),
+                    types=type_list,
+                )
+            ]
+            return Subgraph(
+                cis=[cis[i] for i in ids if i in cis],
+                relationships=sorted(rels, key=lambda r: r.key),
+            )
+
+        return self._read(work)
+
+    def history(
+        self,
+        cis: Sequence[CiId] | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        run_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Change]:
+        if not 1 <= limit <= Limits.MAX_PAGE * 10:
+            raise ValidationError(f"limit must be 1..{Limits.MAX_PAGE * 10}", field="limit")
+        clauses: list[LiteralString] = []
+        params: dict[str, Any] = {"limit": limit}
+        if cis is not None:
+            params["cis"] = list(dict.fromkeys(cis))
+        if since is not None:
+            clauses.append("h.at >= $since")
+            params["since"] = _utc(since)
+        if until is not None:
+            clauses.append("h.at <= $until")
+            params["until"] = _utc(until)
+        if run_id is not None:
+            clauses.append("h.run_id = $run_id")
+            params["run_id"] = run_id
+        if cis is not None and since is None and until is None:
+            clauses.append("h.at IS NOT NULL")  # the (ci, at) index hint needs an `at` term
+        query = cypher.history(clauses, by_ci=cis is not None)
+        return [_change_from(r["h"]) for r in self._records(query, **params)]
+
+    # -- incidents and maintenance -----------------------------------------------------------
+    def put_incident(self, incident: Incident) -> None:
+        props = _incident_row(incident)
+        self._write(lambda tx: tx.run(cypher.PUT_INCIDENT, props=props).consume())
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        records = self._records(cypher.GET_INCIDENT, id=incident_id)
+        return _incident_from(records[0]["i"]) if records else None
+
+    def list_incidents(self, *, open_only: bool = False) -> list[Incident]:
+        records = self._records(cypher.LIST_INCIDENTS, open_only=open_only)
+        return [_incident_from(r["i"]) for r in records]
+
+    def put_maintenance_window(self, window: MaintenanceWindow) -> None:
+        props = _window_row(window)
+
+        def work(tx: Tx) -> None:
+            if not _existing_ids(tx, [window.ci]):
+                raise NotFoundError(f"no CI with id {window.ci!r}")
+            tx.run(cypher.PUT_WINDOW, props=props).consume()
+
+        self._write(work)
+
+    def delete_maintenance_window(self, window_id: str) -> None:
+        self._write(lambda tx: tx.run(cypher.DELETE_WINDOW, id=window_id).consume())
+
+    def maintenance_windows(
+        self, cis: Sequence[CiId] | None = None, *, at: datetime | None = None
+    ) -> list[MaintenanceWindow]:
+        clauses: list[LiteralString] = []
+        params: dict[str, Any] = {}
+        if cis is not None:
+            clauses.append("w.ci IN $cis")
+            params["cis"] = list(cis)
+        if at is not None:
+            clauses.append("w.start <= $at AND w.end > $at")
+            params["at"] = _utc(at)
+        records = self._records(cypher.maintenance_windows(clauses), **params)
+        return [_window_from(r["w"]) for r in records]
+
+    # -- import engine -----------------------------------------------------------------------
+    def match_identifiers(self, attribute: str, values: Sequence[str]) -> dict[str, list[CiId]]:
+        if attribute not in IDENTIFIER_ATTRIBUTES:
+            raise ValidationError(
+                f"not an identifying attribute; use one of {', '.join(IDENTIFIER_ATTRIBUTES)}",
+                field=attribute,
+            )
+        found: dict[str, list[CiId]] = {}
+        query = cypher.match_identifiers(attribute)
+        for record in self._records(query, values=sorted(set(values))):
+            found.setdefault(record["value"], []).append(CiId(record["id"]))
+        return found
+
+    def source_records(self, source: str) -> list[SourceRecord]:
+        records = self._records(cypher.SOURCE_RECORDS, source=source)
+        return [_source_record_from(r["r"]) for r in records]
+
+    def put_source_records(self, records: Sequence[SourceRecord]) -> None:
+        if records:
+            self._write(lambda tx: _put_source_records(tx, records))
+
+    def delete_source_records(self, source: str, keys: Sequence[tuple[str, str]]) -> int:
+        unique = [{"kind": kind, "key": key} for kind, key in dict.fromkeys(keys)]
+        if not unique:
+            return 0
+
+        def work(tx: Tx) -> int:
+            deleted = 0
+            for chunk in _chunks(unique):
+                summary = tx.run(cypher.DELETE_SOURCE_RECORDS, source=source, keys=chunk).consume()
+                deleted += summary.counters.nodes_deleted
+            return deleted
+
+        return self._write(work)
+
+    def put_run(self, run: ImportRun) -> None:
+        props = _run_row(run)
+        self._write(lambda tx: tx.run(cypher.PUT_RUN, props=props).consume())
+
+    def get_run(self, run_id: str) -> ImportRun | None:
+        records = self._records(cypher.GET_RUN, id=run_id)
+        return _run_from(records[0]["r"]) if records else None
+
+    def list_runs(self, source: str | None = None, *, limit: int = 100) -> list[ImportRun]:
+        records = self._records(cypher.LIST_RUNS, source=source, limit=limit)
+        return [_run_from(r["r"]) for r in records]
+
+    # -- traversal ---------------------------------------------------------------------------
+    def topology(self) -> Topology:
+        with self._topology_lock:
+            generation = self.generation()
+            cached = self._topology
+            if cached is not None and generation is not None and cached.generation == generation:
+                return cached
+            topology = self._read(
+                self._build_topology,
+                # id() is deprecated; its warning would be logged on every build.
+                notifications_disabled_classifications=["DEPRECATION"],
+            )
+            self._topology = topology
+            return topology
+
+    def _build_topology(self, tx: Tx) -> Topology:
+        type_names, class_names = self.registry.fingerprint()
+        for _attempt in range(3):
+            topology = _TopologyReader(tx, type_names, class_names).read()
+            if topology is not None:
+                return topology
+        # Writers kept moving underneath: hand back the last try, tagged so it is not reused.
+        topology = _TopologyReader(tx, type_names, class_names).read(consistent=False)
+        assert topology is not None  # read(consistent=False) always returns one
+        return topology
+
+
+# -- transaction helpers ----------------------------------------------------------------------
+
+
+def _existing_ids(tx: Tx, ids: Sequence[str]) -> set[CiId]:
+    found: set[CiId] = set()
+    for chunk in _chunks(ids):
+        record = tx.run(cypher.EXISTING_IDS, ids=list(chunk)).single(strict=True)
+        found.update(record["ids"])
+    return found
+
+
+def _read_cis(tx: Tx, ids: Sequence[str]) -> dict[CiId, ConfigurationItem]:
+    found: dict[CiId, ConfigurationItem] = {}
+    for chunk in _chunks(ids):
+        for record in tx.run(cypher.READ_CIS, ids=list(chunk)):
+            ci = _ci_from(record["c"])
+            found[ci.id] = ci
+    return found
+
+
+def _put_source_records(tx: Tx, records: Sequence[SourceRecord]) -> None:
+    for chunk in _chunks(records):
+        tx.run(cypher.PUT_SOURCE_RECORDS, rows=[_source_record_row(r) for r in chunk]).consume()
+
+
+class _Write:
+    """One write transaction: reads what is stored, writes what changed, and collects the
+    history, which :meth:`finish` appends with the generation bump."""
+
+    def __init__(self, tx: Tx, registry: Registry, ctx: WriteContext) -> None:
+        self.tx = tx
+        self.registry = registry
+        self.ctx = ctx
+        self.changes: list[Change] = []
+        self.structural = False  # the topology (structure, a class or a status) changed
+        self.pending: neo4j.Result | None = None
+
+    def existing_ids(self, ids: Iterable[str]) -> set[CiId]:
+        return _existing_ids(self.tx, list(dict.fromkeys(ids)))
+
+    def read_cis(self, ids: Sequence[str]) -> dict[CiId, ConfigurationItem]:
+        return _read_cis(self.tx, ids)
+
+    def check_ends(self, relationships: Sequence[Relationship], batch_ids: set[CiId]) -> None:
+        if not relationships:
+            return
+        ends = {end for r in relationships for end in (r.source, r.target)}
+        batch.check_ends(relationships, batch_ids | self.existing_ids(ends - batch_ids))
+
+    def cis(
+        self,
+        cis: Sequence[ConfigurationItem],
+        existing: Mapping[CiId, ConfigurationItem] | None = None,
+    ) -> WriteResult:
+        if not cis:
+            return WriteResult()
+        if existing is None:
+            existing = self.read_cis([ci.id for ci in cis])
+        created = updated = 0
+        for part in _chunks(cis):
+            groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+            for new in part:
+                old = existing.get(new.id)
+                stored = batch.prepare_ci(old, new, self.ctx)
+                if stored is None:
+                    continue
+                self.changes.extend(batch.ci_changes(old, stored, self.ctx))
+                label = self.registry.ci_class(stored.ci_class, item=stored.id).label
+                old_label: str | None = None
+                if old is None:
+                    created += 1
+                    self.structural = True
+                else:
+                    updated += 1
+                    if (old.ci_class, old.status, old.redundancy) != (
+                        stored.ci_class,
+                        stored.status,
+                        stored.redundancy,
+                    ):
+                        self.structural = True
+                    if old.ci_class != stored.ci_class and old.ci_class in self.registry.classes:
+                        old_label = self.registry.classes[old.ci_class].label
+                        old_label = None if old_label == label else old_label
+                groups[(label, old_label)].append(_ci_row(stored))
+            for (label, old_label), rows in groups.items():
+                self.send(cypher.upsert_cis(label, old_label), rows=rows)
+        return WriteResult(created=created, updated=updated, unchanged=len(cis) - created - updated)
+
+    def relationships(self, relationships: Sequence[Relationship]) -> WriteResult:
+        if not relationships:
+            return WriteResult()
+        existing = self.merge_relationships(relationships)
+        created = updated = 0
+        for part in _chunks(relationships):
+            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for new in part:
+                old = existing.get(new.key)
+                stored = batch.prepare_relationship(old, new, self.ctx)
+                if stored is None:
+                    continue
+                self.changes.extend(batch.relationship_changes(old, stored, self.ctx))
+                if old is None:
+                    created += 1
+                    self.structural = True
+                else:
+                    updated += 1
+                groups[self.registry.relationship_type(stored.type).name].append(_rel_row(stored))
+            for rel_type, rows in groups.items():
+                # Sorted by source then target: neighbouring rows lock neighbouring nodes.
+                rows.sort(key=lambda row: (row["source"], row["target"]))
+                self.send(cypher.upsert_relationships(rel_type), rows=rows)
+        return WriteResult(
+            created=created, updated=updated, unchanged=len(relationships) - created - updated
+        )
+
+    def merge_relationships(
+        self, relationships: Sequence[Relationship]
+    ) -> dict[RelKey, Relationship]:
+        """The stored versions of these relationships, for those that existed; the missing
+        ones are created empty (in this transaction) for the caller to fill in."""
+        by_type: dict[str, list[Relationship]] = defaultdict(list)
+        for rel in relationships:
+            by_type[self.registry.relationship_type(rel.type).name].append(rel)
+        existing: dict[RelKey, Relationship] = {}
+        for rel_type, rels in by_type.items():
+            query = cypher.merge_relationships(rel_type)
+            rels.sort(key=lambda r: (r.source, r.target))
+            for chunk in _chunks(rels):
+                keys = [{"source": r.source, "target": r.target} for r in chunk]
+                for record in self.tx.run(query, keys=keys):
+                    key = (record["source"], rel_type, record["target"])
+                    existing[key] = _rel_from_parts(key, record["r"])
+        return existing
+
+    def read_relationships(self, keys: Sequence[RelKey]) -> dict[RelKey, Relationship]:
+        found: dict[RelKey, Relationship] = {}
+        for chunk in _chunks(keys):
+            params = [_key_param(k) for k in chunk]
+            for record in self.tx.run(cypher.READ_RELATIONSHIPS, keys=params):
+                rel = _rel_from(record)
+                found[rel.key] = rel
+        return found
+
+    def delete_relationships(self, keys: Sequence[RelKey]) -> WriteResult:
+        unique: list[RelKey] = list(dict.fromkeys((k[0], k[1], k[2]) for k in keys))
+        existing = self.read_relationships(unique)
+        gone = [existing[k] for k in unique if k in existing]
+        for chunk in _chunks(gone):
+            params = [_key_param(r.key) for r in chunk]
+            self.tx.run(cypher.DELETE_RELATIONSHIPS, keys=params).consume()
+        self.changes.extend(batch.unrelated_change(r, self.ctx) for r in gone)
+        if gone:
+            self.structural = True
+        return WriteResult(deleted=len(gone))
+
+    def delete_cis(self, existing: Mapping[CiId, ConfigurationItem]) -> None:
+        ids = list(existing)
+        rels: dict[RelKey, Relationship] = {}
+        for chunk in _chunks(ids):
+            for record in self.tx.run(cypher.ADJACENT_OF_CIS, ids=list(chunk)):
+                rel = _rel_from(record)
+                rels.setdefault(rel.key, rel)  # a relationship between two of them: once
+        for chunk in _chunks(ids):
+            self.tx.run(cypher.DELETE_CIS, ids=list(chunk)).consume()
+        self.changes.extend(batch.unrelated_change(rels[k], self.ctx) for k in sorted(rels))
+        self.changes.extend(batch.deleted_change(existing[i], self.ctx) for i in ids)
+        self.structural = True
+
+    def source_records(self, records: Sequence[SourceRecord]) -> None:
+        if records:
+            _put_source_records(self.tx, records)
+
+    def reserve_seq(self, count: int) -> int:
+        record = self.tx.run(cypher.RESERVE_SEQ, count=count).single(strict=True)
+        return int(record["base"])
+
+    def send(self, query: LiteralString, **params: Any) -> None:
+        """Run a statement without waiting for it: the driver waits before sending the next
+        one, so preparing the next chunk here overlaps the server's work on this one."""
+        self.pending = self.tx.run(query, params)
+
+    def finish(self) -> None:
+        if self.changes:
+            base = self.reserve_seq(len(self.changes))
+            for start in range(0, len(self.changes), CHUNK):
+                part = self.changes[start : start + CHUNK]
+                rows = [_change_row(c, base + start + i + 1) for i, c in enumerate(part)]
+                self.send(cypher.CREATE_CHANGES, rows=rows)
+        if self.structural:
+            self.send(cypher.BUMP_GENERATION)
+        if self.pending is not None:
+            self.pending.consume()  # its errors surface here, inside the transaction function
+
+
+class _TopologyReader:
+    """Reads the structure column-wise inside one read transaction."""
+
+    def __init__(self, tx: Tx, type_names: tuple[str, ...], class_names: tuple[str, ...]):
+        self.tx = tx
+        self.type_names = type_names
+        self.class_names = class_names
+
+    def _generation(self) -> str:
+        record = self.tx.run(cypher.READ_GENERATION).single(strict=True)
+        if record["value"] is None:
+            return "none"
+        return f"{record['epoch']}-{record['value']}"
+
+    def read(self, *, consistent: bool = True) -> Topology | None:
+        """The topology, or None when a writer changed the generation during the read."""
+        generation = self._generation()
+        class_index = {name: i for i, name in enumerate(self.class_names)}
+        type_index = {name: i for i, name in enumerate(self.type_names)}
+        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
+        ids: list[CiId] = []
+        nids: list[int] = []
+        classes: list[int] = []
+        statuses: list[int] = []
+        redundant: list[tuple[str, str]] = []
+        src: list[int] = []
+        rel_types: list[int] = []
+        dst: list[int] = []
+        after = ""
+        while True:
+            nodes = self.tx.run(
+                cypher.TOPOLOGY_NODES,
+                after=after,
+                limit=TOPOLOGY_CHUNK,
+                class_index=class_index,
+                status_index=status_index,
+            ).single(strict=True)
+            chunk_ids: list[CiId] = nodes["ids"]
+            if not chunk_ids:
+                break
+            edges = self.tx.run(
+                cypher.TOPOLOGY_EDGES, after=after, limit=TOPOLOGY_CHUNK, type_index=type_index
+            ).single(strict=True)
+            ids.extend(chunk_ids)
+            nids.extend(nodes["nids"])
+            classes.extend(nodes["classes"])
+            statuses.extend(nodes["statuses"])
+            redundant.extend(nodes["redundancy"])
+            src.extend(edges["src"])
+            rel_types.extend(edges["types"])
+            dst.extend(edges["dst"])
+            if len(chunk_ids) < TOPOLOGY_CHUNK:
+                break
+            after = chunk_ids[-1]
+        if consistent and self._generation() != generation:
+            return None
+        if not consistent:
+            generation = f"unsettled-{uuid.uuid4().hex}"
+
+        node_ids = np.asarray(nids, dtype=np.int64)
+        class_arr = np.asarray(classes, dtype=np.int16)
+        status_arr = np.asarray(statuses, dtype=np.int8)
+        # Neo4j orders strings by UTF-16 unit; both stores number nodes in code point order.
+        if any(ids[i] >= ids[i + 1] for i in range(len(ids) - 1)):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids = [ids[i] for i in order]
+            perm = np.asarray(order, dtype=np.int64)
+            node_ids, class_arr, status_arr = node_ids[perm], class_arr[perm], status_arr[perm]
+
+        sorter = np.argsort(node_ids, kind="stable")
+        sorted_nids = node_ids[sorter]
+
+        def numbers(internal: list[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+            """Node numbers of internal node ids, and which of them were found."""
+            arr = np.asarray(internal, dtype=np.int64)
+            if not len(sorted_nids):
+                return arr, np.zeros(len(arr), dtype=np.bool_)
+            pos = np.minimum(np.searchsorted(sorted_nids, arr), len(sorted_nids) - 1)
+            return sorter[pos], sorted_nids[pos] == arr
+
+        src_n, src_ok = numbers(src)
+        dst_n, dst_ok = numbers(dst)
+        type_arr = np.asarray(rel_types, dtype=np.int16)
+        keep = src_ok & dst_ok  # an end created after its chunk was read: next build has it
+        if consistent and not keep.all():
+            return None
+        src_n, dst_n, type_arr = src_n[keep], dst_n[keep], type_arr[keep]
+        edge_order = np.lexsort((dst_n, type_arr, src_n))
+
+        position = {ci: n for n, ci in enumerate(ids)}
+        redundancy = {
+            position[CiId(ci)]: tuple(RedundancyGroup.model_validate(g) for g in orjson.loads(raw))
+            for ci, raw in redundant
+        }
+        return Topology(
+            ids=ids,
+            classes=class_arr,
+            class_names=self.class_names,
+            statuses=status_arr,
+            src=src_n[edge_order].astype(np.int32),
+            dst=dst_n[edge_order].astype(np.int32),
+            rel_types=type_arr[edge_order],
+            type_names=self.type_names,
+            redundancy=redundancy,
+            generation=generation,
+            as_of=utcnow(),
+            _numbers=position,
+        )
