@@ -275,11 +275,14 @@ class _CsvFile:
         self.width = len(header)
         self.columns = self._header(header)
         names = {c.name for c in self.columns if c.kind != "ignore"}
-        is_rel = all(c in names for c in REL_REQUIRED)
-        # Defaults are CI fields: they fill a CI file's cells, and may supply its columns.
-        self.defaults = (
-            {} if is_rel else {self._split(k)[0]: v for k, v in mapping.defaults.items()}
-        )
+        defaults = {self._split(k)[0]: v for k, v in mapping.defaults.items()}
+        # Defaults fill empty cells and may supply missing columns: CI fields for a CI file,
+        # and `type` for a relationship file that has only source and target (a list of
+        # dependencies read from code, say).
+        is_rel = {"source", "target"} <= names and ("type" in names or "type" in defaults)
+        self.defaults = {"type": defaults["type"]} if is_rel and "type" in defaults else {}
+        if not is_rel:
+            self.defaults = {k: v for k, v in defaults.items() if k != "type"}
         names.update(self.defaults)
         is_ci = all(c in names for c in CI_REQUIRED)
         if is_ci == is_rel:

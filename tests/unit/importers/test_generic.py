@@ -338,3 +338,19 @@ def test_formats_registry():
     for alias, name in ALIASES.items():
         assert name in FORMATS and format_name(alias) == name
     assert {"csv", "json", "yaml"} <= FORMATS.keys()
+
+
+def test_a_relationship_file_may_take_its_type_from_the_mapping(tmp_path):
+    deps = tmp_path / "deps.csv"
+    deps.write_text("source,target,evidence\nweb,db,config.py line 3\n", encoding="utf-8")
+    mapping_file = tmp_path / "map.yaml"
+    mapping_file.write_text("defaults:\n  type: DEPENDS_ON\n  environment: prod\n")
+    mapping = load_mapping(SourceFile(name="map.yaml", path=mapping_file))
+    inv = parse_csv([SourceFile(name="deps.csv", path=deps)], mapping)
+    assert [(r.source_ref, r.type, r.target_ref, r.attributes) for r in inv.relationships] == [
+        ("web", "DEPENDS_ON", "db", {"evidence": "config.py line 3"})
+    ]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("source,target\nweb,db\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="cannot tell the kind of file"):
+        parse_csv([SourceFile(name="bare.csv", path=bare)])
