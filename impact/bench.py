@@ -1,9 +1,11 @@
 """Micro-benchmark of impact propagation, for this package's own measurements.
 
-``python -m impact.bench [N]`` builds a synthetic CMDB-shaped topology (layers as in
-``docs/impact.md``: sites, hosts, VMs, databases, shared services, apps, business services,
+``python -m impact.bench [N] [--networkx]`` builds a synthetic CMDB-shaped topology (layers as
+in ``docs/impact.md``: sites, hosts, VMs, databases, shared services, apps, business services,
 users; apps run on 2-4 VMs as a redundancy group) and times :func:`bench_cases` against
-scipy's BFS (the floor) and networkx ``descendants`` (the naive reference).
+scipy's BFS with predecessors on the same propagation graph (the floor, timed alternately with
+ours so that a busy machine slows both alike) and networkx ``descendants`` (the naive
+reference).
 
 The shared ``make bench`` harness should call :func:`bench_cases` with an index built from its
 own data (``impact.index.index_for(store)``) and the failure sets it wants to time.
@@ -18,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order
 
 from graph.model import DEFAULT_REGISTRY, CiId, RedundancyGroup, utcnow
 from graph.store import STATUS_ORDER, Topology
@@ -32,6 +36,12 @@ class BenchResult:
     affected: int
     median_ms: float
     p95_ms: float
+    floor_ms: float | None = None  # scipy BFS + predecessors from the failed CI, same graph
+
+    @property
+    def ratio(self) -> float | None:
+        """Our median over the floor's (measured alternately, in the same run)."""
+        return self.median_ms / self.floor_ms if self.floor_ms else None
 
 
 def bench_cases(
@@ -40,21 +50,32 @@ def bench_cases(
     *,
     repeat: int = 7,
     filter: ImpactFilter = NO_FILTER,
+    floor: bool = False,
 ) -> list[BenchResult]:
     """Time ``propagate`` (reach, states, distances and explanation pointers) per case.
 
     ``cases`` maps a label to the node numbers that fail (down). The first run of each case
-    is a warm-up and not counted.
+    is a warm-up and not counted. With ``floor``, each single-CI case also times scipy's
+    ``breadth_first_order(..., return_predecessors=True)`` from that CI over every
+    propagation entry, alternately with ours.
     """
+    graph = propagation_graph(index) if floor else None
     results = []
     for label, nodes in cases.items():
         failures = dict.fromkeys(nodes, ImpactState.DOWN)
         radius = propagate(index, failures, filter=filter)
-        times = []
+        times, floors = [], []
+        timed_floor = graph is not None and len(nodes) == 1
+        if timed_floor:
+            breadth_first_order(graph, nodes[0], return_predecessors=True)
         for _ in range(repeat):
             start = time.perf_counter()
             radius = propagate(index, failures, filter=filter)
             times.append((time.perf_counter() - start) * 1000)
+            if timed_floor:
+                start = time.perf_counter()
+                breadth_first_order(graph, nodes[0], return_predecessors=True)
+                floors.append((time.perf_counter() - start) * 1000)
         times.sort()
         results.append(
             BenchResult(
@@ -63,9 +84,19 @@ def bench_cases(
                 radius.count,
                 statistics.median(times),
                 times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+                statistics.median(floors) if floors else None,
             )
         )
     return results
+
+
+def propagation_graph(index: ImpactIndex) -> csr_matrix:
+    """Every propagation entry of ``index`` (plain and gated) as a scipy CSR matrix u -> v."""
+    reverse, n = index.reverse, index.node_count
+    counts = np.diff(reverse.indptr[: n + 1])
+    targets = np.repeat(np.arange(n, dtype=np.int32), counts)
+    sources = reverse.indices[: reverse.edge_count]
+    return csr_matrix((np.ones(sources.shape[0]), (sources, targets)), shape=(n, n))
 
 
 def synthetic_topology(n: int = 1_000_000, seed: int = 7) -> Topology:
@@ -165,7 +196,8 @@ def _timed(fn: Callable[[], object], repeat: int = 5) -> float:
 
 
 def main(argv: Sequence[str] = ()) -> None:
-    n = int(argv[0]) if argv else 1_000_000
+    sizes = [a for a in argv if not a.startswith("--")]
+    n = int(sizes[0]) if sizes else 1_000_000
     start = time.perf_counter()
     topo = synthetic_topology(n)
     print(
@@ -191,33 +223,24 @@ def main(argv: Sequence[str] = ()) -> None:
         "db": [first("database")],
         "3 hosts": [int(s) for s in servers[:3]],
     }
-    for r in bench_cases(index, cases):
+    results = bench_cases(index, cases, repeat=9, floor=True)
+    for r in results:
+        floor = f"  scipy floor {r.floor_ms:6.2f} ms  x{r.ratio:.2f}" if r.floor_ms else ""
         print(
             f"{r.case:>15}: {r.affected:>8} affected  median {r.median_ms:7.2f} ms  "
-            f"p95 {r.p95_ms:7.2f} ms"
+            f"p95 {r.p95_ms:7.2f} ms{floor}"
         )
-
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    rows, cols, _ = index.plain.entries()
-    n = topo.node_count
-    plain = csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(n, n))
-    for label in ("site", "host"):
-        source = cases[label][0]
-
-        def scipy_bfs(source: int = source) -> object:
-            return breadth_first_order(plain, source, return_predecessors=True)
-
-        ms = _timed(scipy_bfs)
-        print(f"scipy BFS+predecessors from {label} (plain entries only): {ms:.2f} ms")
     if "--networkx" in argv:
         import networkx as nx
 
+        entries = propagation_graph(index).tocoo()
         graph = nx.DiGraph()
-        graph.add_edges_from(zip(rows.tolist(), cols.tolist(), strict=True))
+        graph.add_edges_from(zip(entries.row.tolist(), entries.col.tolist(), strict=True))
         ms = _timed(lambda: nx.descendants(graph, cases["site"][0]), repeat=1)
-        print(f"networkx descendants from site: {ms:.0f} ms")
+        print(
+            f"networkx descendants from site: {ms:.0f} ms "
+            f"({ms / results[0].median_ms:.0f}x our median)"
+        )
 
 
 if __name__ == "__main__":

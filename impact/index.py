@@ -6,9 +6,11 @@ of ``TYPE`` says. Entries from a member of a redundancy group into the CI owning
 *gated*: the group's quorum decides, so they live in the membership table instead of the CSR.
 
 Memory per relationship (measured by :meth:`ImpactIndex.nbytes`): forward CSR 4 B index +
-8 B scipy weight + 2 B type, reverse CSR 4 B + 2 B, so about 20 B plus a few bytes per CI.
-The index is immutable once built; :func:`index_for` caches one per store and topology
-``generation``.
+2 B type, reverse CSR 4 B + 2 B, so 12 B, plus row pointers and flags per CI and the
+membership table per redundancy group: 25-27 B on the generated 1M-CI CMDBs. scipy's edge
+weights are one read-only array of ones shared by every CSR of the process (8 B per entry of
+the largest), not counted per index. The index is immutable once built; :func:`index_for`
+caches one per store and topology ``generation``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ CHAIN: Final = 64  # start times one scipy call handles (longer spans are split)
 _MAX_TYPES: Final = 64  # relationship types a uint64 mask can hold
 
 
-_WEIGHTS: list[npt.NDArray[np.float64]] = [np.ones(0, dtype=np.float64)]
+_ONE: Final = np.ones(1, dtype=np.float64)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,52 @@ class ImpactFilter:
 
 
 NO_FILTER: Final = ImpactFilter()
+
+
+class Search:
+    """A scipy BFS from virtual root ``order[0]`` (at time ``first``); ``preds`` is scipy's
+    predecessor array as it came (virtual roots are numbered from the CSR's node count).
+    After :meth:`assign_times`, level ``k`` (time ``first + k``) is
+    ``order[ends[k - 1]:ends[k]]``."""
+
+    __slots__ = ("ends", "first", "order", "preds")
+
+    def __init__(self, order: I32, preds: I32, first: int) -> None:
+        self.order = order
+        self.preds = preds
+        self.first = first
+        self.ends: list[int] = [1]
+
+    def assign_times(self, times: I32, zero: int, limit: int) -> int:
+        """Write each node's BFS time (as ``zero`` + time) into ``times``, level by level, up
+        to ``limit``; returns how many entries of ``order`` (the root included) are within it.
+
+        Every node of the search must hold a value below ``zero + first`` in ``times`` but
+        those that already hold exactly their BFS time (sources whose time is final). BFS
+        order lists each level's children after the level, so past a level's start "the
+        parent has an earlier time" holds up to the level's end and never after: a binary
+        search finds the end, and only the final write touches every node.
+        """
+        order, preds = self.order, self.preds
+        count = int(order.shape[0])
+        t = self.first
+        floor = zero + t
+        times[order[0]] = floor
+        ends = self.ends = [1]
+        end = 1
+        while end < count and t < limit:
+            t += 1
+            start, lo, hi = end, end + 1, count
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if floor <= times[preds[order[mid]]] < zero + t:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            end = lo
+            times[order[start:end]] = zero + t
+            ends.append(end)
+        return end
 
 
 class _Csr:
@@ -82,13 +130,9 @@ class _Csr:
 
     @staticmethod
     def _weights(size: int) -> npt.NDArray[np.float64]:
-        # scipy copies any other dtype to float64 on every call; one shared array of ones
-        # serves every CSR (scipy only reads it)
-        if _WEIGHTS[0].shape[0] < size:
-            ones = np.ones(max(size, 2 * _WEIGHTS[0].shape[0]), dtype=np.float64)
-            ones.flags.writeable = False
-            _WEIGHTS[0] = ones
-        return _WEIGHTS[0][:size]
+        # scipy copies any other dtype to float64 on every call, and never reads the weights
+        # of a BFS: one float64 1.0 seen ``size`` times (a zero stride) costs no memory
+        return np.broadcast_to(_ONE, (size,))
 
     def nbytes(self) -> int:
         return int(self.indptr.nbytes + self.indices.nbytes + self.types.nbytes)
@@ -97,34 +141,32 @@ class _Csr:
         start, end = int(self.indptr[node]), int(self.indptr[node + 1])
         return self.indices[start:end], self.types[start:end]
 
-    def bfs(self, sources: I32, starts: I32) -> tuple[I32, I32, I32]:
-        """Shortest hop times from ``sources`` (each starting at its time in ``starts``).
-
-        Returns ``(nodes, times, parents)`` for every reached node, in BFS order; a parent is
-        -1 when the node's time is its own start time.
-        """
-        if sources.shape[0] == 0:
-            empty = np.empty(0, dtype=np.int32)
-            return empty, empty, empty
+    def search(self, sources: I32, starts: I32) -> Search | None:
+        """One scipy BFS from ``sources``, each entering at its time in ``starts`` through a
+        chain of virtual roots after the last row; None when the start times span ``CHAIN`` or
+        more (the caller falls back to a frontier). Nothing is copied out of scipy's answer."""
         low = int(starts.min())
-        if int(starts.max()) - low >= CHAIN:  # rare: split, then keep each node's best
-            return self._bfs_split(sources, starts)
+        if int(starts.max()) - low >= CHAIN:
+            return None
         n, e = self.node_count, self.edge_count
         rel = starts - low
         span = int(rel.max()) + 1
-        by_time = np.argsort(rel, kind="stable")
-        counts = np.bincount(rel, minlength=span)
-        pieces: list[I32] = []
-        lengths = np.empty(span, dtype=np.int64)
-        offset = 0
-        for j in range(span):
-            piece = sources[by_time[offset : offset + int(counts[j])]]
-            offset += int(counts[j])
-            if j + 1 < span:
-                piece = np.concatenate((np.array([n + j + 1], dtype=np.int32), piece))
-            pieces.append(piece)
-            lengths[j] = piece.shape[0]
-        tail = np.concatenate(pieces)
+        if span == 1:
+            tail = sources
+            lengths = np.array([sources.shape[0]], dtype=np.int64)
+        else:
+            # per start time: its sources, then the next virtual root of the chain
+            by_time = np.argsort(rel, kind="stable")
+            counts = np.bincount(rel, minlength=span)
+            ends = np.cumsum(counts)
+            pieces: list[I32] = []
+            for j in range(span):
+                pieces.append(sources[by_time[ends[j] - counts[j] : ends[j]]])
+                if j + 1 < span:
+                    pieces.append(np.array([n + j + 1], dtype=np.int32))
+            tail = np.concatenate(pieces)
+            lengths = counts.astype(np.int64)
+            lengths[:-1] += 1
         size = n + span
         with self._lock:
             self.indices[e : e + tail.shape[0]] = tail
@@ -138,42 +180,30 @@ class _Csr:
                 shape=(size, size),
             )
             order, preds = breadth_first_order(graph, n, directed=True, return_predecessors=True)
-        order = order.astype(np.int32, copy=False)
-        preds = preds.astype(np.int32, copy=False)
-        # BFS order lists parents' children in parent order, so parent positions never
-        # decrease: each level is found by one binary search.
-        count = order.shape[0]
-        parent_of = preds[order]
-        # A level's children follow it in the order, and the first CI whose parent is not in
-        # a level seen so far starts the next level: find it by doubling probes.
-        seen = np.zeros(size, dtype=np.bool_)
-        seen[n] = True
-        ends = [1]
-        while ends[-1] < count:
-            start = lo = ends[-1]
-            step = 256
-            while True:
-                hi = min(count, lo + step)
-                miss = np.flatnonzero(~seen[parent_of[lo:hi]])
-                if miss.shape[0]:
-                    end = lo + int(miss[0])
-                    break
-                if hi == count:
-                    end = count
-                    break
-                lo, step = hi, step * 2
-            seen[order[start:end]] = True
-            ends.append(end)
-        bounds = np.array([0, *ends], dtype=np.int64)
-        sizes = bounds[1:] - bounds[:-1]
-        dist = np.repeat(np.arange(low - 1, low - 1 + len(ends), dtype=np.int32), sizes)
-        if span == 1:  # the only virtual node is the root, first in the order
-            nodes, times, parents = order[1:], dist[1:], parent_of[1:]
-        else:
-            real = order < n
-            nodes, times, parents = order[real], dist[real], parent_of[real]
+        return Search(
+            order.astype(np.int32, copy=False), preds.astype(np.int32, copy=False), low - 1
+        )
+
+    def bfs(self, sources: I32, starts: I32) -> tuple[I32, I32, I32]:
+        """Shortest hop times from ``sources`` (each starting at its time in ``starts``).
+
+        Returns ``(nodes, times, parents)`` for every reached node, in BFS order; a parent is
+        -1 when the node's time is its own start time.
+        """
+        if sources.shape[0] == 0:
+            empty = np.empty(0, dtype=np.int32)
+            return empty, empty, empty
+        found = self.search(sources, starts)
+        if found is None:  # rare: split, then keep each node's best
+            return self._bfs_split(sources, starts)
+        n = self.node_count
+        times = np.full(n + CHAIN + 2, -_I32_MAX, dtype=np.int32)
+        end = found.assign_times(times, 0, INF - 1)
+        order = found.order[1:end]
+        nodes = order[order < n]
+        parents = found.preds[nodes]
         parents[parents >= n] = -1
-        return nodes, times, parents
+        return nodes, times[nodes], parents
 
     def _bfs_split(self, sources: I32, starts: I32) -> tuple[I32, I32, I32]:
         best = np.full(self.node_count, INF, dtype=np.int32)
@@ -198,11 +228,15 @@ class Groups:
     size: I32  # members declared, including ids the topology does not know
     down_needed: I32  # members that must be up for the owner not to be down
     degraded_needed: I32
+    # per group, members lost (down; down or degraded) from which the owner is down;
+    # degraded: ``size - needed + 1``
+    lose_down: I32
+    lose_fail: I32
     indptr: I32  # group -> its membership rows
     group: I32  # row -> its group
     member: I32  # row -> member node (-1: a member id the topology does not know)
     types: U64  # row -> bit mask of propagating relationship types member -> owner
-    by_member_indptr: I32  # node -> rows where it is the member
+    by_member_indptr: I32  # node -> rows where it is the member (and can carry failure)
     by_member: I32
 
     @property
@@ -215,6 +249,8 @@ class Groups:
             self.size,
             self.down_needed,
             self.degraded_needed,
+            self.lose_down,
+            self.lose_fail,
             self.indptr,
             self.group,
             self.member,
@@ -257,28 +293,54 @@ class View:
 
 
 class Scratch:
-    """Per-query working arrays over all CIs, reused across queries: only the entries a query
-    touched are reset when its result is released, so a small blast radius costs no O(N)."""
+    """Per-query working arrays, reused across queries.
 
-    def __init__(self, node_count: int) -> None:
-        self.t_down: I32 = np.full(node_count, INF, dtype=np.int32)
-        self.t_deg: I32 = np.full(node_count, INF, dtype=np.int32)
-        self.t_risk: I32 = np.full(node_count, INF, dtype=np.int32)
-        # >= 0: the plain parent; -1: a failed CI; <= -2: membership row -2 - p decided
-        self.p_down: I32 = np.full(node_count, -1, dtype=np.int32)
-        self.p_deg: I32 = np.full(node_count, -1, dtype=np.int32)
-        self.p_risk: I32 = np.full(node_count, -1, dtype=np.int32)
-        self.stamp: I32 = np.zeros(node_count, dtype=np.int32)
+    Per CI (with room for the virtual roots of :meth:`_Csr.search`): the step it went down
+    (``t_down``), failed, i.e. went down or degraded (``t_fail``), or was put at risk
+    (``t_risk``); and the cause of each: the plain parent (>= 0), -1 for a failed CI, or
+    ``-2 - row`` when membership ``row`` of a redundancy group decided it. A time is stored
+    as ``zero + hops`` with a ``zero`` past every time of the queries before (:meth:`begin`),
+    so nothing needs resetting between queries: an older value means "not this time".
+    Per redundancy group: members lost so far (down, failed), and the step and membership
+    of the first failure; these few are reset after each query.
+    """
 
-    def reset(self, touched: I32) -> None:
-        self.t_down[touched] = INF
-        self.t_deg[touched] = INF
-        self.t_risk[touched] = INF
+    def __init__(self, node_count: int, group_count: int) -> None:
+        size = node_count + CHAIN + 2
+        # no time of a query exceeds the CIs and virtual roots there are
+        self.window = size + 2
+        self.zero = 0
+        self.t_down: I32 = np.zeros(size, dtype=np.int32)
+        self.t_fail: I32 = np.zeros(size, dtype=np.int32)
+        self.t_risk: I32 = np.zeros(size, dtype=np.int32)
+        self.p_down: I32 = np.full(size, -1, dtype=np.int32)
+        self.p_fail: I32 = np.full(size, -1, dtype=np.int32)
+        self.p_risk: I32 = np.full(size, -1, dtype=np.int32)
+        self.stamp: I32 = np.zeros(size, dtype=np.int32)
+        self.g_stamp: I32 = np.zeros(group_count, dtype=np.int32)
+        self.g_down: I32 = np.zeros(group_count, dtype=np.int32)
+        self.g_fail: I32 = np.zeros(group_count, dtype=np.int32)
+        self.g_first: I32 = np.full(group_count, INF, dtype=np.int32)
+        self.g_row: I32 = np.zeros(group_count, dtype=np.int32)
+        self.g_row_now: I32 = np.zeros(group_count, dtype=np.int32)  # per step, no reset
 
-    def reset_levels(self, down: I32, deg: I32, risk: I32) -> None:
-        self.t_down[down] = INF
-        self.t_deg[deg] = INF
-        self.t_risk[risk] = INF
+    def begin(self) -> None:
+        """Move ``zero`` past every time written so far (the root of a search sits one step
+        before zero)."""
+        zero = self.zero + self.window
+        if zero + self.window >= _I32_MAX:  # once in ~2**31 / window queries
+            for times in (self.t_down, self.t_fail, self.t_risk):
+                times.fill(0)
+            zero = self.window
+        self.zero = zero
+
+    def reset(self, groups: I32) -> None:
+        self.g_down[groups] = 0
+        self.g_fail[groups] = 0
+        self.g_first[groups] = INF
+
+
+_I32_MAX: Final = 2**31 - 1
 
 
 @dataclass(eq=False)
@@ -292,6 +354,7 @@ class ImpactIndex:
     reverse: _Csr  # every entry (plain and gated), v -> u: "what can make v fail"
     groups: Groups
     is_core: Bools  # can reach a redundancy-group member
+    is_tail: Bools  # not core, with room for virtual roots (not tail either)
     _views: OrderedDict[tuple[frozenset[str], frozenset[str]], View] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -303,13 +366,10 @@ class ImpactIndex:
         with self._views_lock:
             if self._pool:
                 return self._pool.pop()
-        return Scratch(self.node_count)
+        return Scratch(self.node_count, self.groups.count)
 
-    def give_back(self, scratch: Scratch, touched: I32 | tuple[I32, I32, I32]) -> None:
-        if isinstance(touched, tuple):
-            scratch.reset_levels(*touched)
-        else:
-            scratch.reset(touched)
+    def give_back(self, scratch: Scratch, groups: I32) -> None:
+        scratch.reset(groups)
         with self._views_lock:
             if len(self._pool) < 4:
                 self._pool.append(scratch)
@@ -329,6 +389,7 @@ class ImpactIndex:
             + self.reverse.nbytes()
             + self.groups.nbytes()
             + int(self.is_core.nbytes)
+            + int(self.is_tail.nbytes)
         )
 
     def type_number(self, name: str) -> int:
@@ -468,7 +529,9 @@ def build_index(topology: Topology, registry: Registry) -> ImpactIndex:
     view = _split(
         n, u[plain], v[plain], t[plain], is_core=is_core, node_allowed=everything, type_mask=mask
     )
-    return ImpactIndex(topology, propagation, view, reverse, groups, is_core)
+    is_tail = np.zeros(n + CHAIN + 2, dtype=np.bool_)
+    is_tail[:n] = ~is_core
+    return ImpactIndex(topology, propagation, view, reverse, groups, is_core, is_tail)
 
 
 def _split(
@@ -536,10 +599,13 @@ def _build_groups(topology: Topology, u: I32, v: I32, t: I16) -> tuple[Groups, B
             hit = known & (keys[where] == row_key)
             masks[hit] = per_key[where[hit]]
 
+    # a membership with no relationship carrying failure to the owner never counts: leave
+    # it out of the member -> rows table that propagation walks
     by_member_order = np.argsort(member, kind="stable").astype(i32)
     sorted_members = member[by_member_order]
-    by_member_order = by_member_order[sorted_members >= 0]
-    sorted_members = sorted_members[sorted_members >= 0]
+    counts = (sorted_members >= 0) & (masks[by_member_order] != 0)
+    by_member_order = by_member_order[counts]
+    sorted_members = sorted_members[counts]
     by_member_indptr = np.zeros(n + 1, dtype=i32)
     np.cumsum(np.bincount(sorted_members, minlength=n), out=by_member_indptr[1:])
     groups = Groups(
@@ -548,6 +614,8 @@ def _build_groups(topology: Topology, u: I32, v: I32, t: I16) -> tuple[Groups, B
         size=np.array(sizes, dtype=i32),
         down_needed=np.array(down_needed, dtype=i32),
         degraded_needed=np.array(degraded_needed, dtype=i32),
+        lose_down=np.array(sizes, dtype=i32) - np.array(down_needed, dtype=i32) + 1,
+        lose_fail=np.array(sizes, dtype=i32) - np.array(degraded_needed, dtype=i32) + 1,
         indptr=indptr,
         group=group_of,
         member=member,
@@ -576,13 +644,29 @@ def gather_rows(indptr: I32, nodes: I32) -> tuple[npt.NDArray[np.int64], I32]:
     (array([2, 0, 1]), array([0, 1, 1], dtype=int32))
     """
     starts = indptr[nodes].astype(np.int64)
-    counts = indptr[nodes + 1].astype(np.int64) - starts
+    counts = indptr[nodes + 1] - starts
     total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
     owner = np.repeat(np.arange(nodes.shape[0], dtype=np.int32), counts)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return starts[owner] + offsets, owner
+    # each position is its row's start plus its rank in the output, less the row's offset
+    shift = starts - (np.cumsum(counts) - counts)
+    return np.arange(total, dtype=np.int64) + shift[owner], owner
+
+
+def gather_positions(indptr: I32, nodes: I32) -> npt.NDArray[np.int64]:
+    """:func:`gather_rows` without the owners.
+
+    >>> gather_positions(np.array([0, 2, 3], np.int32), np.array([1, 0], np.int32))
+    array([2, 0, 1])
+    """
+    starts = indptr[nodes].astype(np.int64)
+    counts = indptr[nodes + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(total, dtype=np.int64) + shift  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------------------------

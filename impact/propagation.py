@@ -24,15 +24,16 @@ The semantics, precisely (``docs/impact.md`` has the prose version):
   worsen.
 
 This is the least fixpoint of ``t(v) = min(1 + t(u) over plain entries, 1 + k-th smallest
-member time over groups)`` per state level, computed with a multi-source BFS per level
-(scipy, in C) and rounds of vectorised quorum evaluation until nothing improves.
+member time over groups)`` per state level. CIs that can reach a group member (the *core*)
+are simulated step by step in numpy, counting lost members per group; the rest (the *tail*)
+is one scipy BFS (in C) per state level from the settled core. See :class:`_Run`.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from typing import Final
@@ -50,8 +51,10 @@ from impact.index import (
     ImpactFilter,
     ImpactIndex,
     Scratch,
+    Search,
     View,
     _Csr,
+    gather_positions,
     gather_rows,
 )
 
@@ -99,35 +102,61 @@ class BlastRadius:
         failed: Mapping[int, ImpactState],
         baseline: I8 | None,
         scratch: Scratch,
-        affected: I32,
+        answer: _Answer,
         limit: int,
+        down_preds: I32 | None = None,
+        fail_preds: I32 | None = None,
     ) -> None:
         self.index = index
         self.view = view
         self.filter = filter
         self.failed = dict(failed)
         self.baseline = baseline
-        self.affected = affected  # every affected CI, failed ones included, in no order
+        self._answer = answer
+        self.affected = answer.affected()  # every affected CI, failed ones included
         self._s = scratch
+        self._zero = scratch.zero  # scratch times are stored as zero + hops
         self._limit = limit
+        # scipy's predecessors for the tail, used as they came (None: in the scratch)
+        self._down_preds = down_preds
+        self._fail_preds = fail_preds
+
+    def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
+        """Which of ``nodes`` have a time of this query in ``times``, within the limit."""
+        hops = times[nodes] - np.int32(self._zero)
+        return hops.view(np.uint32) <= self._limit
+
+    def _time(self, times: I32, node: int) -> int:
+        """``node``'s time in ``times`` in hops; INF when none or past the limit."""
+        hops = int(times[node]) - self._zero
+        return hops if 0 <= hops <= self._limit else INF
 
     @cached_property
     def states(self) -> I8:
         """Per ``affected`` CI: 1 at risk, 2 degraded, 3 down."""
-        s, limit = self._s, self._limit
-        down = s.t_down[self.affected] <= limit
-        deg = s.t_deg[self.affected] <= limit
-        return (np.int8(_RISK) + (down | deg) + down).astype(np.int8)
+        a = self._answer
+        tail = a.tail.nodes
+        if a.tail_all_down:
+            tail_states = np.full(tail.shape[0], _DOWN, dtype=np.int8)
+        else:
+            tail_states = np.where(self._within(self._s.t_down, tail), np.int8(_DOWN), _DEG)
+        return np.concatenate(
+            (self.codes(a.core), tail_states, np.full(a.risk.shape[0], _RISK, dtype=np.int8))
+        ).astype(np.int8)
 
     @cached_property
     def distances(self) -> I32:
         """Per ``affected`` CI: hops from the failed CIs to its final state."""
-        s, limit, nodes = self._s, self._limit, self.affected
-        down = s.t_down[nodes]
-        deg = np.minimum(s.t_deg[nodes], down)
-        return np.where(down <= limit, down, np.where(deg <= limit, deg, s.t_risk[nodes])).astype(
-            np.int32
-        )
+        s, a, zero = self._s, self._answer, np.int32(self._zero)
+        core = a.core
+        down = self._within(s.t_down, core)
+        fail = self._within(s.t_fail, core)
+        core_at = np.where(down, s.t_down[core], np.where(fail, s.t_fail[core], s.t_risk[core]))
+        tail_at = a.tail.hops
+        if not a.tail_all_down:  # the tail times are when each failed: down may be later
+            down_at = s.t_down[a.tail.nodes] - zero
+            tail_at = np.where(down_at.view(np.uint32) <= self._limit, down_at, tail_at)
+        return np.concatenate((core_at - zero, tail_at, s.t_risk[a.risk] - zero)).astype(np.int32)
 
     @cached_property
     def nodes(self) -> I32:
@@ -142,21 +171,19 @@ class BlastRadius:
     def code_of(self, node: int) -> int:
         """0 unaffected, 1 at risk, 2 degraded, 3 down."""
         s, limit = self._s, self._limit
-        if s.t_down[node] <= limit:
+        if self._time(s.t_down, node) <= limit:
             return _DOWN
-        if s.t_deg[node] <= limit:
+        if self._time(s.t_fail, node) <= limit:
             return _DEG
-        return _RISK if s.t_risk[node] <= limit else 0
+        return _RISK if self._time(s.t_risk, node) <= limit else 0
 
     def codes(self, nodes: I32) -> I8:
         """:meth:`code_of` for many CIs at once."""
-        s, limit = self._s, self._limit
-        down = s.t_down[nodes] <= limit
-        deg = s.t_deg[nodes] <= limit
-        risk = s.t_risk[nodes] <= limit
-        return np.where(
-            down, np.int8(_DOWN), np.where(deg, np.int8(_DEG), np.where(risk, _RISK, 0))
-        ).astype(np.int8)
+        s = self._s
+        down = self._within(s.t_down, nodes)
+        fail = self._within(s.t_fail, nodes) | down
+        risk = self._within(s.t_risk, nodes)
+        return (risk & ~fail).astype(np.int8) + (fail.astype(np.int8) << 1) + down
 
     def state_of(self, node: int) -> ImpactState | None:
         return STATES[self.code_of(node)]
@@ -166,18 +193,23 @@ class BlastRadius:
         code = self.code_of(node)
         s = self._s
         if code == _DOWN:
-            return int(s.t_down[node])
+            return self._time(s.t_down, node)
         if code == _DEG:
-            return int(min(s.t_deg[node], s.t_down[node]))
-        return int(s.t_risk[node]) if code else -1
+            return self._time(s.t_fail, node)
+        return self._time(s.t_risk, node) if code else -1
 
     def _cause(self, node: int, code: int) -> int:
+        """Why ``node`` reached state ``code`` when it did: a parent, -1, or -2 - row."""
         s = self._s
         if code == _RISK:
             return int(s.p_risk[node])
-        if code == _DOWN or s.t_down[node] <= s.t_deg[node]:
-            return int(s.p_down[node])
-        return int(s.p_deg[node])
+        down = code == _DOWN
+        preds = self._down_preds if down else self._fail_preds
+        if preds is not None and self.index.is_tail[node]:
+            parent = int(preds[node])
+            if 0 <= parent < self.index.node_count:
+                return parent
+        return int(s.p_down[node] if down else s.p_fail[node])
 
     def path(self, node: int) -> list[Hop]:
         """The explanation of ``node``: hops back to a failed CI, ``distance`` + 1 long.
@@ -200,7 +232,7 @@ class BlastRadius:
                 parent = cause
                 hops.append(self._hop(x, self.index.edge_type(parent, x, self.view), -1))
             x, t = parent, t - 1
-            code = _DOWN if s.t_down[x] == t else _DEG
+            code = _DOWN if self._time(s.t_down, x) == t else _DEG
         hops.append(Hop(x))
         return hops
 
@@ -331,22 +363,18 @@ def propagate(
             )
 
     s = index.borrow()
-    written = _Written()
+    s.begin()
+    run = _Run(index, view, s, baseline=baseline, limit=limit, by_class=bool(filter.classes))
     try:
-        _spread(
-            index,
-            view,
-            s,
-            written,
-            down_seeds=down_seeds,
-            deg_seeds=deg_seeds,
-            baseline=baseline,
-            limit=limit,
+        run.core(
+            np.unique(np.array(down_seeds, dtype=np.int32)),
+            np.unique(np.array(down_seeds + deg_seeds, dtype=np.int32)),
         )
-        written.risk = _at_risk(index, view, s, limit, written.core)
-        affected = written.affected(s, limit, index.is_core)
+        run.tail()
+        run.at_risk()
+        answer = run.answer()
     except BaseException:
-        index.give_back(s, written.everything())
+        index.give_back(s, run.groups())
         raise
     radius = BlastRadius(
         index,
@@ -355,357 +383,481 @@ def propagate(
         failed=failures,
         baseline=baseline,
         scratch=s,
-        affected=affected,
+        answer=answer,
         limit=limit,
+        down_preds=run.down_preds,
+        fail_preds=run.fail_preds,
     )
-    weakref.finalize(radius, index.give_back, s, (affected, written.degraded(), written.risk))
+    weakref.finalize(radius, index.give_back, s, run.groups())
     return radius
 
 
-@dataclass(slots=True)
-class _Written:
-    """Which scratch entries a query wrote: to list the affected CIs and to reset after."""
+_EMPTY: Final = np.empty(0, dtype=np.int32)
+_EMPTY.flags.writeable = False
 
-    core: list[I32] = field(default_factory=list)  # phase 1, any level
-    core_deg: list[I32] = field(default_factory=list)
-    tail_down: I32 = field(default_factory=lambda: np.empty(0, dtype=np.int32))
-    tail_deg: I32 = field(default_factory=lambda: np.empty(0, dtype=np.int32))
-    risk: I32 = field(default_factory=lambda: np.empty(0, dtype=np.int32))
-
-    def everything(self) -> I32:
-        return np.concatenate([*self.core, self.tail_down, self.tail_deg, self.risk])
-
-    def degraded(self) -> I32:
-        return np.concatenate([*self.core_deg, self.tail_deg])
-
-    def affected(self, s: Scratch, limit: int, is_core: npt.NDArray[np.bool_]) -> I32:
-        """Every written CI once. Only the small core part needs de-duplicating: the tail
-        down BFS writes each tail CI once (core sources are excluded), and the tail degraded
-        BFS adds only CIs not down."""
-        core = np.concatenate(self.core) if self.core else np.empty(0, dtype=np.int32)
-        s.stamp[core] = np.arange(core.shape[0], dtype=np.int32)
-        core = core[s.stamp[core] == np.arange(core.shape[0])]
-        extra = self.tail_deg[s.t_down[self.tail_deg] > limit]
-        return np.concatenate((core, self.tail_down, extra, self.risk))
+Sources = tuple[I32, I32, I32]  # nodes, start times (hops), causes (-1, or -2 - row)
 
 
-def _spread(
-    index: ImpactIndex,
-    view: View,
-    s: Scratch,
-    written: _Written,
-    *,
-    down_seeds: list[int],
-    deg_seeds: list[int],
-    baseline: I8 | None,
-    limit: int,
-) -> None:
-    """Fill the scratch times and causes, noting in ``written`` what was written."""
-    is_core = index.is_core
-    down_level = _Level(s.t_down, None, s.p_down)
-    deg_level = _Level(s.t_deg, s.t_down, s.p_deg)
-    down, deg = _Sources.seeds(down_seeds), _Sources.seeds(deg_seeds)
-    tail_down, tail_deg = [down.where(~is_core[down.nodes])], [deg.where(~is_core[deg.nodes])]
-    down, deg = down.where(is_core[down.nodes]), deg.where(is_core[deg.nodes])
+class _Run:
+    """One propagation: fills the scratch arrays (times as ``zero`` + hops).
 
-    # 1. The core, in rounds: BFS, then the quorums of the groups whose members changed.
-    fresh_down = fresh_deg = True
-    while down.size or deg.size:
-        if fresh_down:
-            changed_down = _advance(view.core, down, down_level, limit, fresh=True)
-        else:
-            changed_down = _frontier(view.core, down, down_level, limit, s.stamp)
-        fresh_down = fresh_down and not down.size
-        deg = deg.better_than(s.t_deg, s.t_down)
-        if fresh_deg:
-            changed_deg = _advance(view.core, deg, deg_level, limit)
-        else:
-            changed_deg = _frontier(view.core, deg, deg_level, limit, s.stamp)
-        fresh_deg = fresh_deg and not deg.size
-        written.core += (changed_down, changed_deg)
-        written.core_deg.append(changed_deg)
-        changed = np.concatenate((changed_down, changed_deg))
-        owners_down, owners_deg = _evaluate_groups(
-            index, view, changed, s, baseline=baseline, limit=limit
+    *Core* CIs (those that can reach a redundancy-group member) go first, one synchronous
+    step at a time in numpy: the CIs that went down or failed at a step expand over plain
+    entries, and count as lost members of their groups (counters per group, so a group costs
+    only the members that changed); a group whose verdict worsens decides its owner for the
+    next step. Nothing in the core depends on the rest, so once it has settled, the *tail*
+    (no groups there) takes one scipy BFS down from the down CIs, and only when some CI failed
+    before it went down, one more from every failed CI; each source enters at its own time,
+    and a tail BFS with few sources tries a numpy frontier first. Times live in the scratch;
+    the tail's parents stay in scipy's predecessor arrays.
+    """
+
+    def __init__(
+        self,
+        index: ImpactIndex,
+        view: View,
+        s: Scratch,
+        *,
+        baseline: I8 | None,
+        limit: int,
+        by_class: bool,
+    ) -> None:
+        self.index = index
+        self.view = view
+        self.s = s
+        self.zero = s.zero
+        self.baseline = baseline
+        self.limit = limit
+        self.by_class = by_class  # group owners must pass the class filter
+        self.by_type = bool(view.type_mask != index.plain.type_mask)
+        self.core_down: list[I32] = []  # core CIs as they went down (each once)
+        self.core_fail: list[I32] = []  # ... and failed
+        self.touched: list[I32] = []  # groups, by the step a member first failed
+        self.tail_down: list[Sources] = []  # tail CIs that start the tail BFS
+        self.tail_fail: list[Sources] = []
+        self.tail_reach = _NO_REACH  # tail CIs failed
+        self.tail_all_down = True  # ... all down: the failed BFS was not needed
+        self.risk: I32 = _EMPTY
+        self.down_preds: I32 | None = None
+        self.fail_preds: I32 | None = None
+
+    def groups(self) -> I32:
+        """The groups whose counters this query wrote (the only scratch entries to reset)."""
+        return np.concatenate(self.touched) if self.touched else _EMPTY
+
+    def answer(self) -> _Answer:
+        core = np.concatenate(self.core_fail) if self.core_fail else _EMPTY
+        return _Answer(core, self.tail_reach, self.tail_all_down, self.risk)
+
+    def hops(self, times: I32, nodes: I32) -> I32:
+        """Times of ``nodes`` in hops, INF where this query wrote none."""
+        at = times[nodes]
+        return np.where(at >= self.zero, at - np.int32(self.zero), INF).astype(np.int32)
+
+    # -- the core ------------------------------------------------------------------------
+
+    def core(self, down: I32, failed: I32) -> None:
+        s, is_core, csr, zero = self.s, self.index.is_core, self.view.core, self.zero
+        core_down, core_failed = is_core[down], is_core[failed]
+        self.tail_down.append(_starting(down[~core_down], 0))
+        self.tail_fail.append(_starting(failed[~core_failed], 0))
+        nd, nf = down[core_down], failed[core_failed]
+        s.t_down[nd] = zero
+        s.p_down[nd] = -1
+        s.t_fail[nf] = zero
+        s.p_fail[nf] = -1
+        self.core_down.append(nd)
+        self.core_fail.append(nf)
+        t = 0
+        while (nd.shape[0] or nf.shape[0]) and t < self.limit:
+            step = t + 1
+            new_down = self._expand(csr, nd, s.t_down, s.p_down, step)
+            new_fail = self._expand(csr, nf, s.t_fail, s.p_fail, step)
+            if self.index.groups.count:
+                owners_down, why_down, owners_fail, why_fail = self._quorums(nd, nf, t)
+                new_down = self._decide(owners_down, why_down, step, down=True, new=new_down)
+                new_fail = self._decide(owners_fail, why_fail, step, down=False, new=new_fail)
+            lag = new_down[s.t_fail[new_down] < zero]  # down without failing first
+            if lag.shape[0]:
+                s.t_fail[lag] = zero + step
+                s.p_fail[lag] = s.p_down[lag]
+                new_fail = np.concatenate((new_fail, lag))
+            self.core_down.append(new_down)
+            self.core_fail.append(new_fail)
+            nd, nf, t = new_down, new_fail, step
+
+    def _expand(self, csr: _Csr, frontier: I32, times: I32, parents: I32, step: int) -> I32:
+        """The CIs that ``frontier`` reaches over ``csr`` and that have no time yet: they get
+        ``step``, and one of ``frontier`` as parent. Returns them, each once."""
+        if not frontier.shape[0]:
+            return _EMPTY
+        positions, owner = gather_rows(csr.indptr, frontier)
+        reached = csr.indices[positions]
+        fresh = times[reached] < self.zero
+        reached = reached[fresh]
+        if not reached.shape[0]:
+            return _EMPTY
+        via = frontier[owner[fresh]]
+        reached, first = _distinct(reached, self.s.stamp)
+        times[reached] = self.zero + step
+        parents[reached] = via[first]
+        return reached
+
+    def _rows(self, nodes: I32) -> I32:
+        """The memberships of ``nodes`` that can carry their failure to the group's owner."""
+        g = self.index.groups
+        if not nodes.shape[0]:
+            return _EMPTY
+        rows: I32 = g.by_member[gather_positions(g.by_member_indptr, nodes)]
+        if self.by_type:
+            rows = rows[(g.types[rows] & self.view.type_mask) != 0]
+        if self.by_class:
+            rows = rows[self.view.node_allowed[g.owner[g.group[rows]]]]
+        return rows
+
+    def _quorums(self, nd: I32, nf: I32, t: int) -> tuple[I32, I32, I32, I32]:
+        """Count the members that went down (``nd``) or failed (``nf``) at step ``t`` against
+        their groups. Returns the owners whose group now says down, with the cause (-2 - the
+        membership that broke the quorum), and likewise those it now says degraded."""
+        g, s, baseline = self.index.groups, self.s, self.baseline
+        now_t = self.zero + t
+        rows = self._rows(nf)
+        k_fail = rows.shape[0]  # rows of members that failed at t; some went down too
+        went_down = s.t_down[g.member[rows]] == now_t
+        # and those that went down at t but failed before
+        down_only = self._rows(nd[s.t_fail[nd] != now_t])
+        if down_only.shape[0]:
+            rows = np.concatenate((rows, down_only))
+            went_down = np.concatenate((went_down, np.ones(down_only.shape[0], np.bool_)))
+        if not rows.shape[0]:
+            return _EMPTY, _EMPTY, _EMPTY, _EMPTY
+        row_groups = g.group[rows]
+        changed, one = _distinct(row_groups, s.g_stamp)
+        local = s.g_stamp[row_groups]  # each row's position in ``changed``
+        k = changed.shape[0]
+        # a member fails no later than it goes down: a group's first news is a failure
+        new = s.g_first[changed] == INF
+        if new.any():
+            fresh = changed[new]
+            s.g_first[fresh] = t
+            s.g_row[fresh] = rows[one[new]]
+            self.touched.append(fresh)
+            if baseline is not None:
+                self._before(fresh)
+        fail_local, down_local = local[:k_fail], local[went_down]
+        if baseline is not None:  # members lost before count already
+            before = baseline[g.member[rows]]
+            fail_local = fail_local[before[:k_fail] < _DEG]
+            down_local = local[went_down & (before < _DOWN)]
+        lose_down, lose_fail = g.lose_down[changed], g.lose_fail[changed]
+        lost_down, lost_fail = s.g_down[changed], s.g_fail[changed]
+        was_down = lost_down >= lose_down
+        was_fail = was_down | (lost_fail >= lose_fail)
+        lost_down += np.bincount(down_local, minlength=k).astype(np.int32)
+        lost_fail += np.bincount(fail_local, minlength=k).astype(np.int32)
+        now_down = lost_down >= lose_down
+        to_down = now_down & ~was_down
+        to_fail = (now_down | (lost_fail >= lose_fail)) & ~was_fail
+        s.g_down[changed] = lost_down
+        s.g_fail[changed] = lost_fail
+        if not to_down.any() and not to_fail.any():
+            return _EMPTY, _EMPTY, _EMPTY, _EMPTY
+        # per group, a membership that changed at this step: down for a group now down
+        # (the member that broke the quorum went down now), else failed
+        s.g_row_now[row_groups[:k_fail]] = rows[:k_fail]
+        s.g_row_now[row_groups[went_down]] = rows[went_down]
+        down_groups, fail_groups = changed[to_down], changed[to_fail]
+        owners_down, at = _distinct(g.owner[down_groups], s.stamp)
+        why_down = s.g_row_now[down_groups[at]]
+        owners_fail, at = _distinct(g.owner[fail_groups], s.stamp)
+        why_fail = s.g_row_now[fail_groups[at]]
+        return owners_down, (-2 - why_down), owners_fail, (-2 - why_fail)
+
+    def _before(self, groups: I32) -> None:
+        """Start the counters of ``groups`` (touched for the first time) from the baseline:
+        members lost before this failure count, and the verdict they gave is no news."""
+        g, s = self.index.groups, self.s
+        assert self.baseline is not None
+        positions, local = gather_rows(g.indptr, groups)
+        members = g.member[positions]
+        valid = (members >= 0) & ((g.types[positions] & self.view.type_mask) != 0)
+        before = np.where(valid, self.baseline[np.maximum(members, 0)], 0)
+        k = groups.shape[0]
+        down = np.bincount(local, weights=before >= _DOWN, minlength=k).astype(np.int32)
+        fail = np.bincount(local, weights=before >= _DEG, minlength=k).astype(np.int32)
+        s.g_down[groups] = down
+        s.g_fail[groups] = fail
+
+    def _decide(self, owners: I32, why: I32, step: int, *, down: bool, new: I32) -> I32:
+        """Owners a group decided at ``step``: core ones that had no time yet join ``new``;
+        tail ones start the tail BFS."""
+        if not owners.shape[0]:
+            return new
+        s = self.s
+        core = self.index.is_core[owners]
+        if not core.all():
+            tail = ~core
+            (self.tail_down if down else self.tail_fail).append(
+                (owners[tail], np.full(int(tail.sum()), step, dtype=np.int32), why[tail])
+            )
+            owners, why = owners[core], why[core]
+        times, parents = (s.t_down, s.p_down) if down else (s.t_fail, s.p_fail)
+        fresh = times[owners] < self.zero
+        owners = owners[fresh]
+        times[owners] = self.zero + step
+        parents[owners] = why[fresh]
+        return np.concatenate((new, owners))
+
+    # -- the tail ------------------------------------------------------------------------
+
+    def tail(self) -> None:
+        """Down from the down CIs; then, only if some CI failed before it went down (or
+        without going down), failed from every failed CI. The tail has no groups, so when
+        none did, a tail CI fails exactly when it goes down and one BFS answers both."""
+        s, tail = self.s, self.view.tail
+        core_down = _with_tail_entries(self.core_down, tail)
+        down = _earliest(self.tail_down)
+        self.down_preds, self.tail_reach = self._tail_bfs(
+            core_down, self.hops(s.t_down, core_down), down, down=True
         )
-        tail_down.append(owners_down.where(~is_core[owners_down.nodes]))
-        tail_deg.append(owners_deg.where(~is_core[owners_deg.nodes]))
-        down = owners_down.where(is_core[owners_down.nodes])
-        deg = owners_deg.where(is_core[owners_deg.nodes]).better_than(s.t_deg, s.t_down)
+        core_fail = _with_tail_entries(self.core_fail, tail)
+        fail_at = self.hops(s.t_fail, core_fail)
+        fail = _earliest([*self.tail_fail, down])
+        if not (
+            (fail_at < self.hops(s.t_down, core_fail)).any()
+            or (fail[1] < self.hops(s.t_down, fail[0])).any()
+        ):
+            return
+        self.tail_all_down = False
+        self.fail_preds, self.tail_reach = self._tail_bfs(core_fail, fail_at, fail, down=False)
 
-    # 2. The tail, once per level, from every failed core CI and every tail group owner.
-    core = np.concatenate(written.core) if written.core else np.empty(0, dtype=np.int32)
-    core = core[view.tail.indptr[core + 1] > view.tail.indptr[core]]
-    down_core = core[s.t_down[core] <= limit]
-    tail_down.append(_Sources(down_core, s.t_down[down_core], s.p_down[down_core]))
-    sources = _Sources.merge(tail_down)
-    changed = _advance(view.tail, sources, down_level, limit, fresh=True)
-    # the core sources were written again with their own values: not new
-    written.tail_down = changed[~is_core[changed]]
-    deg_core = core[s.t_deg[core] < np.minimum(s.t_down[core], limit + 1)]
-    tail_deg.append(_Sources(deg_core, s.t_deg[deg_core], s.p_deg[deg_core]))
-    sources = _Sources.merge(tail_deg).better_than(s.t_deg, s.t_down, preset=True)
-    # A CI down before the limit takes everything after it down: no need to degrade it.
-    written.tail_deg = _frontier(view.tail, sources, deg_level, limit, s.stamp, prune=s.t_down)
+    def _tail_bfs(
+        self, core: I32, core_starts: I32, tail: Sources, *, down: bool
+    ) -> tuple[I32 | None, _Reach]:
+        """BFS over the tail entries from ``core`` CIs (their time is final) and ``tail``
+        sources. Returns scipy's predecessors (None when the scratch holds the parents) and
+        the tail CIs reached."""
+        s, limit = self.s, self.limit
+        times, parents = (s.t_down, s.p_down) if down else (s.t_fail, s.p_fail)
+        nodes, starts, causes = tail
+        if not nodes.shape[0] and not core.shape[0]:
+            return None, _NO_REACH
+        # reached at its own start: the cause is the source's (kept in the scratch)
+        parents[nodes] = causes
+        # tail sources first: per start time, the core ones are then the last entries of
+        # their level but for the next virtual root, so they are cut out without a mask
+        sources = np.concatenate((nodes, core))
+        all_starts = np.concatenate((starts, core_starts))
+        small = sources.shape[0] <= _SMALL
+        found = None if small else self.view.tail.search(sources, all_starts)
+        if found is None:
+            # a few sources: most likely a small reach, for which scipy's set-up over every
+            # CI costs more than a numpy frontier; or start times too far apart for scipy
+            frontier = _frontier(
+                self.view.tail,
+                sources,
+                all_starts,
+                times,
+                parents,
+                zero=self.zero,
+                limit=limit,
+                stamp=s.stamp,
+                is_tail=self.index.is_tail,
+                budget=_SMALL_REACH if small else None,
+            )
+            if frontier is not None:
+                return None, frontier
+            found = self.view.tail.search(sources, all_starts)
+            if found is None:
+                raise AssertionError("few sources span few start times")
+        end = found.assign_times(times, self.zero, limit)
+        low = found.first + 1
+        span = int(all_starts.max()) - low + 1
+        per_start = np.bincount(core_starts - low, minlength=span)
+        kept: list[tuple[int, int]] = []
+        at = 1
+        for j in range(min(span, len(found.ends) - 1)):
+            level_end = found.ends[j + 1]
+            kept.append((at, level_end - int(per_start[j]) - (1 if j + 1 < span else 0)))
+            at = level_end
+        kept.append((at, end))
+        return found.preds, _Reach.of_search(found, kept)
+
+    # -- at risk ---------------------------------------------------------------------------
+
+    def at_risk(self) -> None:
+        """Owners of a group with a failed member that stayed up are at risk, from the step
+        after the first member failed."""
+        s, g, limit, zero = self.s, self.index.groups, self.limit, np.int32(self.zero)
+        found: list[I32] = []
+        # latest step first, so that an owner ends with the earliest of its groups
+        for groups in reversed(self.touched):
+            owners = g.owner[groups]
+            at = int(s.g_first[groups[0]]) + 1  # one step per entry of ``touched``
+            failed = np.minimum(
+                (s.t_fail[owners] - zero).view(np.uint32), (s.t_down[owners] - zero).view(np.uint32)
+            )
+            keep = failed > limit
+            if at > limit or not keep.any():
+                continue
+            owners = owners[keep]
+            s.t_risk[owners] = zero + at
+            s.p_risk[owners] = -2 - s.g_row[groups[keep]]
+            found.append(owners)
+        if found:
+            self.risk, _ = _distinct(np.concatenate(found), s.stamp)
 
 
-@dataclass(frozen=True, slots=True)
-class _Level:
-    """One state level's times and causes; ``also``: a CI already down at least as early
-    needs no degraded time."""
-
-    times: I32
-    also: I32 | None
-    parents: I32
-
-    def current(self, nodes: I32) -> I32:
-        if self.also is None:
-            return self.times[nodes]
-        return np.minimum(self.times[nodes], self.also[nodes])
+def _starting(nodes: I32, step: int) -> Sources:
+    k = nodes.shape[0]
+    return nodes, np.full(k, step, dtype=np.int32), np.full(k, -1, dtype=np.int32)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sources:
-    """Nodes that start a BFS at a time, with their cause (-1, or -2 - membership row).
-    ``nodes`` are unique and ascending."""
-
-    nodes: I32
-    starts: I32
-    causes: I32
-
-    @property
-    def size(self) -> int:
-        return int(self.nodes.shape[0])
-
-    @classmethod
-    def seeds(cls, nodes: list[int]) -> _Sources:
-        arr = np.unique(np.array(nodes, dtype=np.int32))
-        return cls(arr, np.zeros(arr.shape[0], dtype=np.int32), np.full(arr.shape[0], -1, np.int32))
-
-    @classmethod
-    def merge(cls, parts: list[_Sources]) -> _Sources:
-        """All parts; a node given several times keeps its earliest start."""
-        parts = [p for p in parts if p.size]
-        if not parts:
-            return cls.seeds([])
-        nodes = np.concatenate([p.nodes for p in parts])
-        starts = np.concatenate([p.starts for p in parts])
-        causes = np.concatenate([p.causes for p in parts])
-        order = np.lexsort((starts, nodes))
-        nodes, starts, causes = nodes[order], starts[order], causes[order]
-        first = np.ones(nodes.shape[0], dtype=np.bool_)
-        first[1:] = nodes[1:] != nodes[:-1]
-        return cls(nodes[first], starts[first], causes[first])
-
-    def where(self, keep: npt.NDArray[np.bool_]) -> _Sources:
-        return _Sources(self.nodes[keep], self.starts[keep], self.causes[keep])
-
-    def better_than(self, times: I32, also: I32, *, preset: bool = False) -> _Sources:
-        """The sources that would improve on ``min(times, also)`` (or, with ``preset``,
-        already hold exactly their start there)."""
-        current = np.minimum(times[self.nodes], also[self.nodes])
-        keep = self.starts <= current if preset else self.starts < current
-        return self.where(keep)
+def _earliest(parts: list[Sources]) -> Sources:
+    """The sources of ``parts``, each node once with its earliest start."""
+    parts = [p for p in parts if p[0].shape[0]]
+    if not parts:
+        return _EMPTY, _EMPTY, _EMPTY
+    if len(parts) == 1 and parts[0][0].shape[0] == 1:
+        return parts[0]
+    nodes = np.concatenate([p[0] for p in parts])
+    starts = np.concatenate([p[1] for p in parts])
+    causes = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((starts, nodes))
+    nodes, starts, causes = nodes[order], starts[order], causes[order]
+    first = np.ones(nodes.shape[0], dtype=np.bool_)
+    first[1:] = nodes[1:] != nodes[:-1]
+    return nodes[first], starts[first], causes[first]
 
 
-def _advance(
-    csr: _Csr, sources: _Sources, level: _Level, limit: int, *, fresh: bool = False
-) -> I32:
-    """BFS from ``sources`` over plain entries (scipy); keep what improves on ``level``
-    (everything, when the level is ``fresh``: nothing on it yet). Returns changed nodes."""
-    if not sources.size:
-        return np.empty(0, dtype=np.int32)
-    nodes, new_times, new_parents = csr.bfs(sources.nodes, sources.starts)
-    if fresh and level.also is None:
-        if limit < INF - 1:
-            keep = new_times <= limit
-            nodes, new_times, new_parents = nodes[keep], new_times[keep], new_parents[keep]
-    else:
-        better = new_times < level.current(nodes)
-        if limit < INF - 1:
-            better &= new_times <= limit
-        nodes, new_times, new_parents = nodes[better], new_times[better], new_parents[better]
-    level.times[nodes] = new_times
-    level.parents[nodes] = new_parents
-    direct = np.flatnonzero(new_parents < 0)
-    if direct.shape[0]:
-        # reached at its own start time: the source's cause (a group, or none for a seed)
-        where = np.searchsorted(sources.nodes, nodes[direct])
-        level.parents[nodes[direct]] = sources.causes[where]
-    return nodes
+def _with_tail_entries(parts: list[I32], tail: _Csr) -> I32:
+    nodes = np.concatenate(parts) if parts else _EMPTY
+    return nodes[tail.indptr[nodes + 1] > tail.indptr[nodes]]
+
+
+def _distinct(items: I32, stamp: I32) -> tuple[I32, I32]:
+    """The distinct values of ``items``, and where each occurs (its last occurrence: numpy
+    writes repeated indices in order); ``stamp`` (any scratch array indexed by the values)
+    then maps each value to its position among them. Linear, unlike a sort."""
+    k = items.shape[0]
+    at = np.arange(k, dtype=np.int32)
+    stamp[items] = at
+    last = np.flatnonzero(stamp[items] == at).astype(np.int32)
+    distinct = items[last]
+    stamp[distinct] = np.arange(distinct.shape[0], dtype=np.int32)
+    return distinct, last
 
 
 def _frontier(
     csr: _Csr,
-    sources: _Sources,
-    level: _Level,
+    nodes: I32,
+    starts: I32,
+    times: I32,
+    parents: I32,
+    *,
+    zero: int,
     limit: int,
     stamp: I32,
-    *,
-    prune: I32 | None = None,
-) -> I32:
-    """Level-by-level BFS in numpy that expands only nodes it improves on ``level``,
-    injecting each source at its start time. With ``prune``, nodes whose ``prune`` time is
-    before ``limit`` are not expanded. Returns the changed nodes."""
-    if not sources.size:
-        return np.empty(0, dtype=np.int32)
-    order = np.argsort(sources.starts, kind="stable")
-    nodes, starts, causes = sources.nodes[order], sources.starts[order], sources.causes[order]
-    changed: list[I32] = []
-    frontier = np.empty(0, dtype=np.int32)
-    t, i = int(starts[0]), 0
+    is_tail: npt.NDArray[np.bool_],
+    budget: int | None = None,
+) -> _Reach | None:
+    """Level-by-level BFS in numpy over ``csr``, each source entering at its start time:
+    tail sources not reached sooner get it (their cause is already in ``parents``), the
+    others already hold it. Returns the tail CIs written; or, when it would scan more than
+    ``budget`` entries, None, with every time it wrote undone."""
+    order = np.argsort(starts, kind="stable")
+    nodes, starts = nodes[order], starts[order]
+    written: list[I32] = []
+    hops: list[int] = []
+    total = 0
+    frontier = _EMPTY
+    t, i, count = int(starts[0]), 0, nodes.shape[0]
     while True:
         j = int(np.searchsorted(starts, np.int32(t), side="right"))
         if j > i:
-            inject, why = nodes[i:j], causes[i:j]
+            inject = nodes[i:j]
             i = j
-            current = level.current(inject)
-            better = t < current
-            level.times[inject[better]] = t
-            level.parents[inject[better]] = why[better]
-            changed.append(inject[better])
-            frontier = np.concatenate((frontier, inject[t <= current]))
-        if prune is not None and frontier.shape[0]:
-            frontier = frontier[prune[frontier] >= limit]
-        if frontier.shape[0] == 0 or t >= limit:
-            if i >= nodes.shape[0]:
+            new = inject[is_tail[inject] & (times[inject] < zero)]
+            times[new] = zero + t
+            written.append(new)
+            hops.append(t)
+            frontier = np.concatenate((frontier, inject[times[inject] == zero + t]))
+        if not frontier.shape[0] or t >= limit:
+            if i >= count:
                 break
-            frontier = np.empty(0, dtype=np.int32)
-            t = int(starts[i])
+            frontier, t = _EMPTY, int(starts[i])
             continue
+        if budget is not None:  # give up before scanning more entries than the budget
+            total += int((csr.indptr[frontier + 1] - csr.indptr[frontier]).sum())
+            if total > budget:
+                for undo in written:
+                    times[undo] = 0
+                return None
         positions, owner = gather_rows(csr.indptr, frontier)
         reached = csr.indices[positions]
-        step = t + 1
-        better = step < level.current(reached)
-        reached, via = reached[better], frontier[owner[better]]
-        stamp[reached] = np.arange(reached.shape[0], dtype=np.int32)
-        first = stamp[reached] == np.arange(reached.shape[0])
-        reached, via = reached[first], via[first]
-        level.times[reached] = step
-        level.parents[reached] = via
-        changed.append(reached)
-        frontier, t = reached, step
-    return np.concatenate(changed) if changed else np.empty(0, dtype=np.int32)
+        fresh = times[reached] < zero
+        reached, via = reached[fresh], frontier[owner[fresh]]
+        reached, first = _distinct(reached, stamp)
+        times[reached] = zero + t + 1
+        parents[reached] = via[first]
+        written.append(reached)
+        hops.append(t + 1)
+        frontier, t = reached, t + 1
+    if not written:
+        return _NO_REACH
+    sizes = [w.shape[0] for w in written]
+    return _Reach(np.concatenate(written), lambda: np.repeat(np.array(hops, dtype=np.int32), sizes))
 
 
-def _member_times(
-    index: ImpactIndex,
-    view: View,
-    positions: npt.NDArray[np.int64],
-    times: I32,
-    cap: I32 | None = None,
-) -> tuple[I32, I32, npt.NDArray[np.bool_]]:
-    g = index.groups
-    members = g.member[positions]
-    valid = (members >= 0) & ((g.types[positions] & view.type_mask) != 0)
-    safe = np.where(valid, members, 0)
-    got = times[safe] if cap is None else np.minimum(times[safe], cap[safe])
-    return np.where(valid, got, INF).astype(np.int32), safe, valid
+_SMALL: Final = 256  # tail BFS sources that try a numpy frontier first ...
+_SMALL_REACH: Final = 8192  # ... until it has scanned this many entries
 
 
-def _kth(local: I32, values: I32, starts: npt.NDArray[np.int64], k: I32) -> tuple[I32, I32]:
-    """Per group (rows grouped by ``local``, group i's rows from ``starts[i]``), the k-th
-    smallest value (0-based ``k``) and the position holding it."""
-    key = (local.astype(np.int64) << 32) | (values.astype(np.int64) + 1)
-    order = np.argsort(key, kind="stable")
-    at = order[starts + k]
-    return values[at], at.astype(np.int32)
+class _Reach:
+    """The tail CIs a BFS reached (``nodes``), and their times in hops, worked out on demand:
+    from scipy's BFS order, level by level, without a gather."""
+
+    __slots__ = ("_hops", "_make", "nodes")
+
+    def __init__(self, nodes: I32, make: Callable[[], I32]) -> None:
+        self.nodes = nodes
+        self._make = make
+        self._hops: I32 | None = None
+
+    @property
+    def hops(self) -> I32:
+        if self._hops is None:
+            self._hops = self._make()
+        return self._hops
+
+    @classmethod
+    def of_search(cls, found: Search, kept: list[tuple[int, int]]) -> _Reach:
+        """The entries ``order[a:b]`` for each ``(a, b)`` in ``kept``."""
+        order = found.order
+        nodes = np.concatenate([order[a:b] for a, b in kept])
+
+        def make() -> I32:
+            ends = np.array(found.ends, dtype=np.int64)
+            sizes = np.diff(ends, prepend=0)
+            times = np.arange(found.first, found.first + ends.shape[0], dtype=np.int32)
+            at = np.repeat(times, sizes)
+            return np.concatenate([at[a:b] for a, b in kept])
+
+        return cls(nodes, make)
 
 
-def _evaluate_groups(
-    index: ImpactIndex,
-    view: View,
-    changed: I32,
-    s: Scratch,
-    *,
-    baseline: I8 | None,
-    limit: int,
-) -> tuple[_Sources, _Sources]:
-    """Quorums of the groups that ``changed`` nodes belong to: owners that now fail sooner."""
-    g = index.groups
-    empty = _Sources.seeds([])
-    if g.count == 0 or changed.shape[0] == 0:
-        return empty, empty
-    rows, _ = gather_rows(g.by_member_indptr, changed)
-    if rows.shape[0] == 0:
-        return empty, empty
-    groups = np.unique(g.group[g.by_member[rows]])
-    groups = groups[view.node_allowed[g.owner[groups]]]
-    if groups.shape[0] == 0:
-        return empty, empty
-    positions, local = gather_rows(g.indptr, groups)
-    td, safe, valid = _member_times(index, view, positions, s.t_down)
-    tg, _, _ = _member_times(index, view, positions, s.t_deg, s.t_down)
-    if baseline is not None:
-        before = np.where(valid, baseline[safe], 0)
-        td = np.where(before >= _DOWN, -1, td).astype(np.int32)
-        tg = np.where(before >= _DEG, -1, tg).astype(np.int32)
-    sizes = g.size[groups]
-    starts = np.cumsum(sizes, dtype=np.int64) - sizes
-    a, b = g.down_needed[groups], g.degraded_needed[groups]
-    kth_down, at_down = _kth(local, td, starts, np.clip(sizes - a, 0, sizes - 1))
-    kth_down = np.where(a >= 1, kth_down, INF)
-    kth_deg, at_deg = _kth(local, tg, starts, np.clip(sizes - b, 0, sizes - 1))
-    kth_deg = np.where(b >= 1, kth_deg, INF)
-    owners = g.owner[groups]
-    cause_down = (-2 - positions[at_down]).astype(np.int32)
-    cause_deg = (-2 - positions[at_deg]).astype(np.int32)
-
-    c_down = np.minimum(kth_down.astype(np.int64) + 1, INF)
-    via_down = kth_down <= kth_deg
-    c_deg = np.where(via_down, c_down, np.minimum(kth_deg.astype(np.int64) + 1, INF))
-    cause_deg = np.where(via_down, cause_down, cause_deg)
-    # A quorum that baseline failures alone already broke is not this failure's doing.
-    c_down = np.where(c_down <= 0, INF, c_down)
-    c_deg = np.where(c_deg <= 0, INF, c_deg)
-    down = _best(owners, c_down, cause_down, _Level(s.t_down, None, s.p_down), limit)
-    deg = _best(owners, c_deg, cause_deg, _Level(s.t_deg, s.t_down, s.p_deg), limit)
-    return down, deg
+_NO_REACH: Final = _Reach(_EMPTY, lambda: _EMPTY)
 
 
-def _best(
-    owners: I32, times: npt.NDArray[np.int64], causes: I32, level: _Level, limit: int
-) -> _Sources:
-    """Per owner, its earliest candidate time, if that is within ``limit`` and improves."""
-    keep = (times <= limit) & (times < level.current(owners))
-    if not keep.any():
-        return _Sources.seeds([])
-    owners, times, causes = owners[keep], times[keep], causes[keep]
-    order = np.lexsort((times, owners))
-    owners, times, causes = owners[order], times[order], causes[order]
-    first = np.ones(owners.shape[0], dtype=np.bool_)
-    first[1:] = owners[1:] != owners[:-1]
-    return _Sources(owners[first], times[first].astype(np.int32), causes[first])
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a propagation reached: core CIs failed, tail CIs failed, CIs at risk (disjoint);
+    ``tail_all_down`` when every tail CI is down, at its tail time."""
 
+    core: I32
+    tail: _Reach
+    tail_all_down: bool
+    risk: I32
 
-def _at_risk(index: ImpactIndex, view: View, s: Scratch, limit: int, failed: list[I32]) -> I32:
-    """Owners of a group with a failed member (one of ``failed``) that stayed up are at risk.
-    Returns them."""
-    g = index.groups
-    none = np.empty(0, dtype=np.int32)
-    if g.count == 0 or not failed:
-        return none
-    rows, _ = gather_rows(g.by_member_indptr, np.concatenate(failed))
-    if rows.shape[0] == 0:
-        return none
-    groups = np.unique(g.group[g.by_member[rows]])
-    owners = g.owner[groups]
-    owner_deg = np.minimum(s.t_deg[owners], s.t_down[owners])
-    groups = groups[view.node_allowed[owners] & (owner_deg > limit)]
-    if groups.shape[0] == 0:
-        return none
-    positions, local = gather_rows(g.indptr, groups)
-    tg, _, _ = _member_times(index, view, positions, s.t_deg, s.t_down)
-    sizes = g.size[groups]
-    starts = np.cumsum(sizes, dtype=np.int64) - sizes
-    first, at = _kth(local, tg, starts, np.zeros(groups.shape[0], dtype=np.int32))
-    best = _best(
-        g.owner[groups],
-        np.minimum(first.astype(np.int64) + 1, INF),
-        (-2 - positions[at]).astype(np.int32),
-        _Level(s.t_risk, None, s.p_risk),
-        limit,
-    )
-    s.t_risk[best.nodes] = best.starts
-    s.p_risk[best.nodes] = best.causes
-    return best.nodes
+    def affected(self) -> I32:
+        return np.concatenate((self.core, self.tail.nodes, self.risk))
