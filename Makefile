@@ -58,7 +58,7 @@ test-fast: setup
 	$(BIN)/pytest -q -p no:cacheprovider -m "not neo4j and not slow"
 
 # bench: a few minutes embedded-only; with the Neo4j peers (60 s caps on the naive
-# variable-length query) count 15-20 minutes. CMDB_BENCH_NEO4J=0 leaves Neo4j out.
+# variable-length query) count ~13 minutes (docs/benchmarks.md). CMDB_BENCH_NEO4J=0 leaves Neo4j out.
 bench: setup
 	@bash scripts/neo4j.sh start || echo "bench: no Neo4j server; its peers will say skipped"
 	$(BIN)/python -m benchmarks --size 100000

@@ -739,9 +739,11 @@ def _common(r: int, cmdb: GeneratedCmdb, layer: Layer, local: int) -> dict[str, 
 
 def _groups(cmdb: GeneratedCmdb, layer: Layer, local: int) -> tuple[str | None, str | None]:
     """The owning and supporting groups of a CI (drawn with its OWNS / SUPPORTS edges)."""
-    group = cmdb.layer("group")
     i = layer.start + local
     owner, support = int(cmdb.owner[i]), int(cmdb.support[i])
+    if owner < 0 and support < 0:  # micro-graphs have no group layer
+        return None, None
+    group = cmdb.layer("group")
     return (group.id(owner) if owner >= 0 else None, group.id(support) if support >= 0 else None)
 
 

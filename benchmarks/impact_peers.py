@@ -233,6 +233,14 @@ class SqliteCte:
         return np.empty(0, dtype=np.int32), {"rows": int(rows), "distinct": int(distinct)}
 
 
+def index_bytes_per_relationship(peer: Peer) -> float | None:
+    """What :func:`make_ours`'s resident index holds per relationship of its topology."""
+    index = getattr(peer, "index", None)
+    if index is None:
+        return None
+    return float(index.nbytes() / max(index.topology.edge_count, 1))
+
+
 def make_ours(topology: Topology, registry: Registry) -> Peer:
     """Our propagation (``impact.propagation.propagate``): states, distances and an
     explanation per CI, redundancy quorums included. Affected in any state is the reach
@@ -252,6 +260,7 @@ def make_ours(topology: Topology, registry: Registry) -> Peer:
             "at_risk": int(counts[1]),
         }
 
+    run.index = index  # type: ignore[attr-defined]  # for index_bytes_per_relationship
     return run
 
 

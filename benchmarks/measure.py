@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -56,11 +56,21 @@ class Timing:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "cold_ms": round(self.cold_ms, 4),
-            "median_ms": round(self.median_ms, 4),
-            "p95_ms": round(self.p95_ms, 4),
+            "cold_ms": _round(self.cold_ms),
+            "median_ms": _round(self.median_ms),
+            "p95_ms": _round(self.p95_ms),
             "runs": len(self.runs),
+            "runs_ms": [_round(r) for r in self.runs],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Timing:
+        return cls(float(data["cold_ms"]), tuple(float(r) for r in data.get("runs_ms", ())))
+
+
+def _round(ms: float) -> float:
+    """Four significant digits: the noise of a shared machine is far larger."""
+    return float(f"{ms:.4g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +128,44 @@ class Row:
     ratio: float | None = None  # median / baseline median (filled by the report)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = str(self.status)
-        data["timing"] = self.timing.to_json() if self.timing else None
+        """The row without its empty fields (the results file stays small)."""
+        data: dict[str, Any] = {
+            "group": self.group,
+            "case": self.case,
+            "peer": self.peer,
+            "status": str(self.status),
+        }
+        if self.timing is not None:
+            data["timing"] = self.timing.to_json()
         if self.rate is not None:
             data["rate"] = round(self.rate, 1)
+            data["rate_unit"] = self.rate_unit
+        if self.proxies:
+            data["proxies"] = self.proxies
+        if self.note:
+            data["note"] = self.note
+        if self.baseline:
+            data["baseline"] = True
         if self.ratio is not None:
             data["ratio"] = round(self.ratio, 3)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        timing = data.get("timing")
+        return cls(
+            data["group"],
+            data["case"],
+            data["peer"],
+            Status(data["status"]),
+            timing=Timing.from_json(timing) if timing else None,
+            rate=data.get("rate"),
+            rate_unit=data.get("rate_unit", ""),
+            proxies=dict(data.get("proxies", {})),
+            note=data.get("note", ""),
+            baseline=bool(data.get("baseline", False)),
+            ratio=data.get("ratio"),
+        )
 
 
 def skipped(group: str, case: str, peer: str, reason: str) -> Row:

@@ -111,11 +111,15 @@ def size_label(size: int) -> str:
     return str(size)
 
 
-def write_results(path: Path, run: dict[str, Any]) -> Path:
+def write_results(
+    path: Path, run: dict[str, Any], rows: Sequence[Row]
+) -> tuple[Path, dict[str, Any], list[Row]]:
     """Merge this run into the day's file, keyed by size (a bench and a bench-full on the
-    same day keep both)."""
+    same day keep both). A run of some groups only (``--only impact``) replaces those groups
+    and keeps the others of the same size from the earlier run, saying so in ``merged``.
+    Returns the path, the merged run and its rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, Any] = {"schema": 1, "date": run["date"], "runs": {}}
+    data: dict[str, Any] = {"schema": 2, "date": run["date"], "runs": {}}
     if path.exists():
         try:
             old = orjson.loads(path.read_bytes())
@@ -123,9 +127,54 @@ def write_results(path: Path, run: dict[str, Any]) -> Path:
                 data["runs"] = old["runs"]
         except orjson.JSONDecodeError:
             pass  # a broken file is replaced
-    data["runs"][size_label(int(run["size"]))] = run
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    return path
+    label = size_label(int(run["size"]))
+    merged = list(rows)
+    earlier = data["runs"].get(label)
+    if isinstance(earlier, dict) and set(run["groups"]) < set(GROUP_TITLES):
+        kept = [r for r in earlier.get("rows", []) if r.get("group") not in run["groups"]]
+        if kept:
+            groups = sorted({r["group"] for r in kept}, key=list(GROUP_TITLES).index)
+            prior = [m for m in earlier.get("merged", []) if set(m["groups"]) & set(groups)]
+            if not prior:
+                prior = [
+                    {
+                        "groups": groups,
+                        "command": earlier.get("command", ""),
+                        "started": earlier.get("started", ""),
+                    }
+                ]
+            run = {**run, "merged": prior, "rows": run["rows"] + kept}
+            merged += [Row.from_json(r) for r in kept]
+            order = list(GROUP_TITLES)
+            merged.sort(key=lambda r: order.index(r.group) if r.group in order else len(order))
+            run["rows"] = [r.to_json() for r in merged]
+    data["runs"][label] = run
+    path.write_bytes(_dumps(data))
+    return path, run, merged
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    """Indented JSON with one line per result row: small, and diffs stay readable."""
+    runs = data["runs"]
+    head = {k: v for k, v in data.items() if k != "runs"}
+    parts = []
+    for label in sorted(runs):
+        run = runs[label]
+        meta = {k: v for k, v in run.items() if k != "rows"}
+        body = orjson.dumps(meta, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        body = body.replace("\n", "\n    ")
+        lines = ",\n".join(
+            "      " + orjson.dumps(r, option=orjson.OPT_SORT_KEYS).decode()
+            for r in run.get("rows", [])
+        )
+        body = body[: body.rfind("}")].rstrip() + f',\n      "rows": [\n{lines}\n      ]\n    }}'
+        parts.append(f"    {orjson.dumps(label).decode()}: {body}")
+    top = "".join(
+        f"  {orjson.dumps(k).decode()}: {orjson.dumps(v).decode()},\n"
+        for k, v in sorted(head.items())
+    )
+    text = "{\n" + top + '  "runs": {\n' + ",\n".join(parts)
+    return (text + "\n  }\n}\n").encode()
 
 
 def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
@@ -136,8 +185,14 @@ def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
         if r.status in (Status.MISMATCH, Status.ERROR)
     ]
     dataset = run["dataset"]
+    measured = f"Measured {run['date']} with `{run['command']}` in {run['duration_s']:.0f} s"
+    phases = run.get("phases_s") or {}
+    if phases:
+        measured += " (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")"
+    for m in run.get("merged", []):
+        measured += f"; {', '.join(m['groups'])} from the earlier `{m['command']}` ({m['started']})"
     text = [
-        f"Measured {run['date']} with `{run['command']}` in {run['duration_s']:.0f} s.",
+        measured + ".",
         "",
         f"Machine: {run['machine_line']}",
         "",

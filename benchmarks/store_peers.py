@@ -12,22 +12,23 @@ import numpy as np
 
 from benchmarks.generate import GeneratedCmdb
 from benchmarks.measure import Row, Status, measure, progress
-from graph.model import CiId, Direction, WriteContext
+from graph.model import CiId, Direction, Limits, WriteContext
 from graph.store import ALL_CIS, CiFilter, Store, Topology
 
-CHUNK = 10_000  # CIs or relationships per upsert call
+CHUNK = Limits.MAX_BATCH  # CIs or relationships per upsert call: the largest a store takes
+RE_UPSERT = 10_000  # unchanged CIs written again per timed run
 GET_CALLS = 200  # get_ci calls per timed run
 GROUP = "store"
 
 
-def load(store: Store, cmdb: GeneratedCmdb, peer: str) -> list[Row]:
-    """Upsert the whole CMDB, CIs then relationships, ``CHUNK`` per call. Building the model
+def load(store: Store, cmdb: GeneratedCmdb, peer: str, *, chunk: int = CHUNK) -> list[Row]:
+    """Upsert the whole CMDB, CIs then relationships, ``chunk`` per call. Building the model
     objects is timed apart: it is the importer's cost, not the store's."""
     ctx = WriteContext(actor="benchmarks", source="generator")
     rows = []
     writers: list[tuple[str, Iterator[Sequence[Any]], Callable[[Any, WriteContext], Any]]] = [
-        ("CIs", cmdb.iter_cis(CHUNK), store.upsert_cis),
-        ("relationships", cmdb.iter_relationships(CHUNK), store.upsert_relationships),
+        ("CIs", cmdb.iter_cis(chunk), store.upsert_cis),
+        ("relationships", cmdb.iter_relationships(chunk), store.upsert_relationships),
     ]
     for what, chunks, write in writers:
         build = spent = 0.0
@@ -42,11 +43,11 @@ def load(store: Store, cmdb: GeneratedCmdb, peer: str) -> list[Row]:
             write(batch, ctx)
             spent += time.perf_counter() - start
             total += len(batch)
-        progress(f"{peer}: {total} {what} upserted in {spent:.1f} s")
+        progress(f"{peer}: {total:,} {what} of {cmdb.name} upserted in {spent:.1f} s")
         rows.append(
             Row(
                 GROUP,
-                f"initial upsert of {what} ({CHUNK:,} per call)",
+                f"initial upsert of {what} ({chunk:,} per call)",
                 peer,
                 timing=None,
                 rate=total / spent if spent else None,
@@ -66,13 +67,20 @@ def operations(
     repeat: int,
     seed: int,
     reopen: Callable[[], Store] | None = None,
+    slow_repeat: int | None = None,
+    budget_s: float = 30.0,
 ) -> list[Row]:
-    """Read and no-op write operations on a loaded store."""
+    """Read and no-op write operations on a loaded store. ``slow_repeat`` (default
+    ``repeat``) bounds the warm runs of the operations that take seconds: the unchanged
+    re-upsert, neighbourhood depth 3 and a fresh ``topology()``."""
+    slow = repeat if slow_repeat is None else slow_repeat
     rng = np.random.default_rng(seed)
     ctx = WriteContext(actor="benchmarks", source="generator")
     rows: list[Row] = []
-    sample = [cmdb.ci(int(i)) for i in rng.choice(cmdb.ci_count, min(CHUNK, cmdb.ci_count), False)]
-    m = measure(lambda: store.upsert_cis(sample, ctx), repeat=repeat)
+    sample = [
+        cmdb.ci(int(i)) for i in rng.choice(cmdb.ci_count, min(RE_UPSERT, cmdb.ci_count), False)
+    ]
+    m = measure(lambda: store.upsert_cis(sample, ctx), repeat=slow, budget_s=budget_s)
     rows.append(
         Row(
             GROUP,
@@ -115,7 +123,8 @@ def operations(
     for depth in (1, 3):
         m_nb = measure(
             lambda d=depth: store.neighbourhood([root], depth=d, direction=Direction.BOTH),  # type: ignore[misc]
-            repeat=repeat,
+            repeat=repeat if depth == 1 else slow,
+            budget_s=budget_s,
         )
         rows.append(
             Row(
@@ -141,7 +150,7 @@ def operations(
             finally:
                 fresh.close()
 
-        m_topo = measure(rebuild, repeat=max(1, min(repeat, 3)))
+        m_topo = measure(rebuild, repeat=max(1, min(slow, 3)), budget_s=budget_s)
         rows.append(
             Row(
                 GROUP,

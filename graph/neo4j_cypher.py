@@ -9,7 +9,7 @@ Graph layout::
 
     (:CI:<ClassLabel> {id, name, ci_class, status, ..., attributes: json, ...})
         -[:<TYPE> {attributes: json, provenance: json, first_seen, last_seen}]->(:CI)
-    (:Change {id, ci, at, seq, kind, ...})          append-only history, found by ci / at
+    (:Change {id, ci, at, seq, run_id, body: json}) append-only history, found by ci / at
     (:Incident), (:MaintenanceWindow), (:SourceRecord), (:ImportRun)
     (:Meta {key: 'generation' | 'change_seq', value})
 """
@@ -120,6 +120,18 @@ CI_FIELDS: tuple[str, ...] = (
 _SET_CI: LiteralString = "SET " + ", ".join(f"c.{f} = row.{f}" for f in CI_FIELDS)
 
 
+def create_cis(label: str) -> LiteralString:
+    """Write CIs of one class label that the transaction found missing. CREATE, not MERGE:
+    no lookup first, and a CI another writer created meanwhile fails the uniqueness
+    constraint (the store then runs the whole write again, as an update)."""
+    return f"""
+UNWIND $rows AS row
+CREATE (c:CI {{id: row.id}})
+{_SET_CI}
+SET c:{quote(label)}
+"""
+
+
 def upsert_cis(label: str, old_label: str | None = None) -> LiteralString:
     """Write whole CIs of one class label; ``old_label`` is removed (a class change)."""
     remove: LiteralString = f"REMOVE c:{quote(old_label)}" if old_label else ""
@@ -190,8 +202,11 @@ RETURN value, c.id AS id ORDER BY value, id
 
 
 def merge_relationships(rel_type: str) -> LiteralString:
-    """Find (or create, empty) relationships of one type and return the ones that held
-    something before.
+    """Find or create relationships of one type; return the ones that existed before.
+
+    A missing one is created with its row's properties (the row says what a new one holds),
+    so only those that existed may need a second statement. The marker property tells the
+    created from the found; it never outlives the statement.
 
     MERGE is what pins the plan: it always seeks both ends and expands between them from the
     end with fewer relationships (Expand(Into)). A MATCH of the same pattern is planned by
@@ -201,17 +216,22 @@ def merge_relationships(rel_type: str) -> LiteralString:
     bounded by ``neo4j_store.CHUNK`` rows.
     """
     return f"""
-UNWIND $keys AS k
-MATCH (s:CI {{id: k.source}}) USING INDEX SEEK s:CI(id)
-MATCH (t:CI {{id: k.target}}) USING INDEX SEEK t:CI(id)
+UNWIND $rows AS row
+MATCH (s:CI {{id: row.source}}) USING INDEX SEEK s:CI(id)
+MATCH (t:CI {{id: row.target}}) USING INDEX SEEK t:CI(id)
 MERGE (s)-[r:{quote(rel_type)}]->(t)
-WITH k, r {{.*}} AS r WHERE size(keys(r)) > 0
-RETURN k.source AS source, k.target AS target, r
+ON CREATE SET r.attributes = row.attributes, r.provenance = row.provenance,
+    r.first_seen = row.first_seen, r.last_seen = row.last_seen, r.cmdb_created = true
+WITH row, r, r.cmdb_created IS NULL AS existed
+FOREACH (_ IN CASE WHEN existed THEN [] ELSE [1] END | REMOVE r.cmdb_created)
+WITH row, r WHERE existed
+RETURN row.source AS source, row.target AS target, r {{.*}} AS r
 """
 
 
 def upsert_relationships(rel_type: str) -> LiteralString:
-    """Write relationships of one type (found again by MERGE, for the same reason)."""
+    """Rewrite relationships of one type that existed (found again by MERGE, for the same
+    reason)."""
     return f"""
 UNWIND $rows AS row
 MATCH (s:CI {{id: row.source}}) USING INDEX SEEK s:CI(id)
@@ -326,6 +346,9 @@ RETURN collect(id(s)) AS src,
 
 # -- history ----------------------------------------------------------------------------------
 
+# Only what history queries filter and sort on is a property; the rest of an entry is one
+# JSON ``body``: half the properties to write per entry. (Entries written by earlier
+# versions hold every field as a property; the store reads both layouts.)
 CREATE_CHANGES: LiteralString = """
 UNWIND $rows AS row
 CREATE (h:Change)

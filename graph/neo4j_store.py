@@ -5,7 +5,8 @@ How it keeps the store contract (``graph.store``):
 * one call, one managed transaction (``execute_write``, retried by the driver on transient
   errors): the batch is validated first, the stored versions of its items are read in the
   transaction, and only the items that changed are written, with their history, in
-  ``UNWIND`` chunks of :data:`CHUNK` rows;
+  ``UNWIND`` chunks of :data:`CHUNK` rows; CIs found missing are CREATEd (a race with
+  another writer creating one fails the uniqueness constraint, and the write runs again);
 * labels and relationship types come from the registry only (see ``graph.neo4j_cypher``);
   everything else is a parameter;
 * driver errors become ``graph.errors`` (:meth:`Neo4jStore._errors`).
@@ -75,6 +76,8 @@ SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 # Range indexes refuse keys over ~8 KB; longer identifier values are simply not indexed.
 _MAX_IDENT_BYTES = 4000
 
+_CONFLICT_ATTEMPTS = 3  # runs of a write that lost a race to create the same CI
+
 R = TypeVar("R")
 T = TypeVar("T")
 Tx = neo4j.ManagedTransaction
@@ -98,9 +101,11 @@ def _load(value: str | None, default: Any = None) -> Any:
 # DateTime: text sorts and compares in time order all the same, and the driver turns each
 # DateTime into Python through pure-Python code at ~0.2 ms apiece, which dominated reads.
 def _utc(value: datetime | None) -> str | None:
-    if value is None:
-        return None
     # isoformat, not strftime("%Y"): glibc does not pad years below 1000 to four digits.
+    return None if value is None else _utc_text(value)
+
+
+def _utc_text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -122,7 +127,8 @@ def _ident(value: object) -> str | None:
     return normal
 
 
-def _ci_row(ci: ConfigurationItem) -> dict[str, Any]:
+def _ci_row(ci: ConfigurationItem, first_seen: str | None, last_seen: str | None) -> dict[str, Any]:
+    """The properties of a CI node; the times come as stored text (see ``_Write.utc``)."""
     row: dict[str, Any] = {
         "id": ci.id,
         "ci_class": ci.ci_class,
@@ -148,12 +154,23 @@ def _ci_row(ci: ConfigurationItem) -> dict[str, Any]:
             item=ci.id,
             field="provenance",
         ),
-        "first_seen": _utc(ci.first_seen),
-        "last_seen": _utc(ci.last_seen),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
     }
     for attribute in IDENTIFIER_ATTRIBUTES:
         row[cypher.ident_property(attribute)] = _ident(ci.attributes.get(attribute))
     return row
+
+
+def _same_ci(props: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether stored CI properties already hold ``row`` (``_ci_row`` of the CI to write),
+    times aside. Equal text is equal values, so such a CI is unchanged; unequal text may
+    still be equal values (another key order), which building the stored CI finds out."""
+    return all(
+        props.get(key) == value
+        for key, value in row.items()
+        if key not in ("first_seen", "last_seen")
+    )
 
 
 def _ci_from(props: Mapping[str, Any]) -> ConfigurationItem:
@@ -178,7 +195,8 @@ def _ci_from(props: Mapping[str, Any]) -> ConfigurationItem:
     )
 
 
-def _rel_row(rel: Relationship) -> dict[str, Any]:
+def _rel_row(rel: Relationship, first_seen: str | None, last_seen: str | None) -> dict[str, Any]:
+    """The properties of a relationship; the times come as stored text."""
     item = batch.describe_key(rel.key)
     return {
         "source": rel.source,
@@ -189,8 +207,8 @@ def _rel_row(rel: Relationship) -> dict[str, Any]:
             item=item,
             field="provenance",
         ),
-        "first_seen": _utc(rel.first_seen),
-        "last_seen": _utc(rel.last_seen),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
     }
 
 
@@ -212,51 +230,61 @@ def _rel_from_parts(key: tuple[str, str, str], props: Mapping[str, Any]) -> Rela
     )
 
 
-def _change_row(change: Change, seq: int) -> dict[str, Any]:
-    return {
-        "id": change.id,
-        "ci": change.ci,
-        "at": _utc(change.at),
-        "seq": seq,
+def _change_row(change: Change, seq: int, at: str | None = None) -> dict[str, Any]:
+    """A history entry as node properties: what queries filter and sort on, and a JSON
+    ``body`` with the rest (``at``: the entry's time as stored text, when known)."""
+    body = {
         "kind": change.kind.value,
         "field": change.field,
-        "before": None
-        if change.before is None
-        else _json(change.before, item=change.ci, field="before"),
-        "after": None
-        if change.after is None
-        else _json(change.after, item=change.ci, field="after"),
+        "before": change.before,
+        "after": change.after,
         "summary": change.summary,
         "actor": change.actor,
         "source": change.source,
-        "run_id": change.run_id,
         "request_id": change.request_id,
         "external_ref": change.external_ref,
         "planned_start": _utc(change.planned_start),
         "planned_end": _utc(change.planned_end),
-        "relationship": list(change.relationship) if change.relationship else None,
+        "relationship": change.relationship,
+    }
+    return {
+        "id": change.id,
+        "ci": change.ci,
+        "at": at or _utc(change.at),
+        "seq": seq,
+        "run_id": change.run_id,
+        "body": _json(
+            {k: v for k, v in body.items() if v is not None}, item=change.ci, field="history"
+        ),
     }
 
 
 def _change_from(props: Mapping[str, Any]) -> Change:
-    relationship = props.get("relationship")
+    body = props.get("body")
+    if body is not None:
+        fields: Mapping[str, Any] = orjson.loads(body)
+        before, after = fields.get("before"), fields.get("after")
+    else:  # written by an earlier version: every field a property, values as JSON text
+        fields = props
+        before, after = _load(props.get("before")), _load(props.get("after"))
+    relationship = fields.get("relationship")
     return Change.model_validate(
         {
             "id": props["id"],
             "ci": props["ci"],
             "at": _native(props["at"]),
-            "kind": props["kind"],
-            "field": props.get("field"),
-            "before": _load(props.get("before")),
-            "after": _load(props.get("after")),
-            "summary": props.get("summary", ""),
-            "actor": props.get("actor", "system"),
-            "source": props.get("source"),
+            "kind": fields["kind"],
+            "field": fields.get("field"),
+            "before": before,
+            "after": after,
+            "summary": fields.get("summary", ""),
+            "actor": fields.get("actor", "system"),
+            "source": fields.get("source"),
             "run_id": props.get("run_id"),
-            "request_id": props.get("request_id"),
-            "external_ref": props.get("external_ref"),
-            "planned_start": _native(props.get("planned_start")),
-            "planned_end": _native(props.get("planned_end")),
+            "request_id": fields.get("request_id"),
+            "external_ref": fields.get("external_ref"),
+            "planned_start": _native(fields.get("planned_start")),
+            "planned_end": _native(fields.get("planned_end")),
             "relationship": tuple(relationship) if relationship else None,
         }
     )
@@ -627,8 +655,16 @@ class Neo4jStore:
                 raise
 
         # fetch_size -1: a write's few results come in one message, not a PULL per 1000.
-        with self._errors(), self._session(fetch_size=-1) as session:
-            return session.execute_write(once)
+        with self._errors(), self._session(fetch_size=-1) as session, batch.gc_paused():
+            for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+                try:
+                    return session.execute_write(once)
+                except neo4j_errors.ConstraintError:
+                    # Another writer created a CI of this batch after the transaction read
+                    # it as missing (``create_cis``): run it again, reading it as stored.
+                    if attempt == _CONFLICT_ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable")  # the loop returns or raises
 
     def _read(self, work: Callable[[Tx], R], **config: Any) -> R:
         with self._errors(), self._session(neo4j.READ_ACCESS, **config) as session:
@@ -1054,6 +1090,7 @@ class _Write:
         self.changes: list[Change] = []
         self.structural = False  # the topology (structure, a class or a status) changed
         self.pending: neo4j.Result | None = None
+        self.times: dict[datetime, str] = {}
 
     def existing_ids(self, ids: Iterable[str]) -> set[CiId]:
         return _existing_ids(self.tx, list(dict.fromkeys(ids)))
@@ -1072,20 +1109,29 @@ class _Write:
         cis: Sequence[ConfigurationItem],
         existing: Mapping[CiId, ConfigurationItem] | None = None,
     ) -> WriteResult:
+        """Write ``cis`` over what is stored: ``existing``, or else read here."""
         if not cis:
             return WriteResult()
-        if existing is None:
-            existing = self.read_cis([ci.id for ci in cis])
+        stored = self.read_ci_props([ci.id for ci in cis]) if existing is None else {}
         created = updated = 0
         for part in _chunks(cis):
-            groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+            # (label, label to remove, missing from the store): one statement each
+            groups: dict[tuple[str, str | None, bool], list[dict[str, Any]]] = defaultdict(list)
             for new in part:
-                old = existing.get(new.id)
-                stored = batch.prepare_ci(old, new, self.ctx)
-                if stored is None:
+                row = _ci_row(new, None, None)
+                old: ConfigurationItem | None
+                if existing is not None:
+                    old = existing.get(new.id)
+                else:
+                    props = stored.get(new.id)
+                    if props is not None and _same_ci(props, row):
+                        continue  # stored as given: no need to build the stored CI
+                    old = None if props is None else _ci_from(props)
+                planned = batch.plan_ci(old, new, self.ctx)
+                if planned is None:
                     continue
-                self.changes.extend(batch.ci_changes(old, stored, self.ctx))
-                label = self.registry.ci_class(stored.ci_class, item=stored.id).label
+                self.changes.extend(planned.changes)
+                label = self.registry.ci_class(new.ci_class, item=new.id).label
                 old_label: str | None = None
                 if old is None:
                     created += 1
@@ -1093,64 +1139,108 @@ class _Write:
                 else:
                     updated += 1
                     if (old.ci_class, old.status, old.redundancy) != (
-                        stored.ci_class,
-                        stored.status,
-                        stored.redundancy,
+                        new.ci_class,
+                        new.status,
+                        new.redundancy,
                     ):
                         self.structural = True
-                    if old.ci_class != stored.ci_class and old.ci_class in self.registry.classes:
+                    if old.ci_class != new.ci_class and old.ci_class in self.registry.classes:
                         old_label = self.registry.classes[old.ci_class].label
                         old_label = None if old_label == label else old_label
-                groups[(label, old_label)].append(_ci_row(stored))
-            for (label, old_label), rows in groups.items():
-                self.send(cypher.upsert_cis(label, old_label), rows=rows)
+                row["first_seen"] = self.utc(planned.first_seen)
+                row["last_seen"] = self.utc(planned.last_seen)
+                groups[(label, old_label, old is None)].append(row)
+            for (label, old_label, missing), rows in groups.items():
+                query = cypher.create_cis(label) if missing else cypher.upsert_cis(label, old_label)
+                self.send(query, rows=rows)
         return WriteResult(created=created, updated=updated, unchanged=len(cis) - created - updated)
+
+    def read_ci_props(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored properties of these CIs, for those that exist."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            for record in self.tx.run(cypher.READ_CIS, ids=list(chunk)):
+                props = record["c"]
+                found[props["id"]] = props
+        return found
 
     def relationships(self, relationships: Sequence[Relationship]) -> WriteResult:
         if not relationships:
             return WriteResult()
-        existing = self.merge_relationships(relationships)
+        existing, same = self.merge_relationships(relationships)
         created = updated = 0
-        for part in _chunks(relationships):
-            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for new in part:
-                old = existing.get(new.key)
-                stored = batch.prepare_relationship(old, new, self.ctx)
-                if stored is None:
-                    continue
-                self.changes.extend(batch.relationship_changes(old, stored, self.ctx))
-                if old is None:
-                    created += 1
-                    self.structural = True
-                else:
-                    updated += 1
-                groups[self.registry.relationship_type(stored.type).name].append(_rel_row(stored))
-            for rel_type, rows in groups.items():
-                # Sorted by source then target: neighbouring rows lock neighbouring nodes.
-                rows.sort(key=lambda row: (row["source"], row["target"]))
-                self.send(cypher.upsert_relationships(rel_type), rows=rows)
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for new in relationships:  # in the caller's order, which the history keeps
+            if new.key in same:
+                continue
+            old = existing.get(new.key)
+            if old is None:  # the MERGE created it, as its row said
+                self.changes.extend(batch.relationship_changes(None, new, self.ctx))
+                created += 1
+                self.structural = True
+                continue
+            stored = batch.prepare_relationship(old, new, self.ctx)
+            if stored is None:
+                continue
+            self.changes.extend(batch.relationship_changes(old, stored, self.ctx))
+            updated += 1
+            groups[self.registry.relationship_type(stored.type).name].append(
+                self.rel_row(stored, batch.seen_times(old, new, self.ctx))
+            )
+        for rel_type, rows in groups.items():
+            # Sorted by source then target: neighbouring rows lock neighbouring nodes.
+            rows.sort(key=lambda row: (row["source"], row["target"]))
+            for chunk in _chunks(rows):
+                self.send(cypher.upsert_relationships(rel_type), rows=chunk)
         return WriteResult(
             created=created, updated=updated, unchanged=len(relationships) - created - updated
         )
 
     def merge_relationships(
         self, relationships: Sequence[Relationship]
-    ) -> dict[RelKey, Relationship]:
-        """The stored versions of these relationships, for those that existed; the missing
-        ones are created empty (in this transaction) for the caller to fill in."""
+    ) -> tuple[dict[RelKey, Relationship], set[RelKey]]:
+        """The stored versions of these relationships, for those that existed, and the keys
+        of those stored exactly as given; the missing ones are created (in this transaction)
+        as they are to be stored."""
         by_type: dict[str, list[Relationship]] = defaultdict(list)
         for rel in relationships:
             by_type[self.registry.relationship_type(rel.type).name].append(rel)
-        existing: dict[RelKey, Relationship] = {}
+        sent: list[tuple[str, dict[tuple[CiId, CiId], dict[str, Any]], neo4j.Result]] = []
         for rel_type, rels in by_type.items():
             query = cypher.merge_relationships(rel_type)
             rels.sort(key=lambda r: (r.source, r.target))
             for chunk in _chunks(rels):
-                keys = [{"source": r.source, "target": r.target} for r in chunk]
-                for record in self.tx.run(query, keys=keys):
-                    key = (record["source"], rel_type, record["target"])
-                    existing[key] = _rel_from_parts(key, record["r"])
-        return existing
+                rows = {
+                    (r.source, r.target): self.rel_row(r, batch.seen_times(None, r, self.ctx))
+                    for r in chunk
+                }
+                # The driver reads the previous statement's records before sending this one:
+                # the rows of the next chunk are built while the server works on this one.
+                sent.append((rel_type, rows, self.tx.run(query, rows=list(rows.values()))))
+        existing: dict[RelKey, Relationship] = {}
+        same: set[RelKey] = set()
+        for rel_type, rows, result in sent:
+            for record in result:
+                key = (record["source"], rel_type, record["target"])
+                props, row = record["r"], rows[(key[0], key[2])]
+                if (props.get("attributes"), props.get("provenance")) == (
+                    row["attributes"],
+                    row["provenance"],
+                ):
+                    same.add(key)  # what prepare_relationship would find unchanged
+                else:
+                    existing[key] = _rel_from_parts(key, props)
+        return existing, same
+
+    def rel_row(self, rel: Relationship, seen: tuple[datetime, datetime]) -> dict[str, Any]:
+        return _rel_row(rel, self.utc(seen[0]), self.utc(seen[1]))
+
+    def utc(self, value: datetime) -> str:
+        """``_utc``, remembered: most times of a write are its own, one value."""
+        text = self.times.get(value)
+        if text is None:
+            text = self.times[value] = _utc_text(value)
+        return text
 
     def read_relationships(self, keys: Sequence[RelKey]) -> dict[RelKey, Relationship]:
         found: dict[RelKey, Relationship] = {}
@@ -1204,7 +1294,9 @@ class _Write:
             base = self.reserve_seq(len(self.changes))
             for start in range(0, len(self.changes), CHUNK):
                 part = self.changes[start : start + CHUNK]
-                rows = [_change_row(c, base + start + i + 1) for i, c in enumerate(part)]
+                rows = [
+                    _change_row(c, base + start + i + 1, self.utc(c.at)) for i, c in enumerate(part)
+                ]
                 self.send(cypher.CREATE_CHANGES, rows=rows)
         if self.structural:
             self.send(cypher.BUMP_GENERATION)

@@ -15,6 +15,7 @@ import neo4j
 import pytest
 
 from graph import neo4j_cypher as cypher
+from graph import neo4j_store as store_module
 from graph.errors import (
     ConfigurationError,
     StoreError,
@@ -243,6 +244,19 @@ def test_id_keyed_queries_seek_the_unique_index(planned, query):
 @pytest.mark.parametrize(
     "query",
     [
+        pytest.param(cypher.create_cis("Server"), id="create_cis"),
+        pytest.param(cypher.CREATE_CHANGES, id="create_changes"),
+    ],
+)
+def test_creates_stream_without_scans(planned, query):
+    ops = planned(query)
+    assert "Create" in ops, ops
+    assert not (SCANS | {"Eager"}) & set(ops), ops
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
         pytest.param(cypher.FIND_BY_NAME, id="find_by_name"),
         pytest.param(cypher.match_identifiers("serial_number"), id="match_identifiers"),
         pytest.param(cypher.history(["h.at >= $after"], by_ci=True), id="history_of_cis"),
@@ -385,12 +399,12 @@ def test_failure_midway_through_the_transaction_rolls_everything_back(
 ):
     # Several chunks of servers are written before the databases' statement fails on the
     # server: the one transaction must leave nothing behind.
-    real = cypher.upsert_cis
+    real = cypher.create_cis
 
-    def broken(label: str, old_label: str | None = None) -> str:
-        return "THIS IS NOT CYPHER" if label == "Database" else real(label, old_label)
+    def broken(label: str) -> str:
+        return "THIS IS NOT CYPHER" if label == "Database" else real(label)
 
-    monkeypatch.setattr(cypher, "upsert_cis", broken)
+    monkeypatch.setattr(cypher, "create_cis", broken)
     batch = [ci(f"s{i:05}") for i in range(25_000)] + [ci("db", "database")]
     with pytest.raises(StoreError):
         store.upsert_cis(batch, ctx())
@@ -508,6 +522,89 @@ def test_topology_numbers_nodes_by_id_and_sorts_edges(store: Neo4jStore):
     assert [r.key for r in store.iter_relationships(batch_size=2)] == [
         (s, t, d) for s, t, d in edges
     ]
+
+
+def test_history_entries_keep_queried_fields_as_properties(store: Neo4jStore, driver: neo4j.Driver):
+    store.upsert_cis([ci("a")], WriteContext(actor="test", run_id="r1", at=T0))
+    keys = cypher_value(driver, "MATCH (h:Change) RETURN keys(h)")
+    assert sorted(keys) == ["at", "body", "ci", "id", "run_id", "seq"]
+
+
+def test_history_written_by_earlier_versions_is_read(store: Neo4jStore, driver: neo4j.Driver):
+    # Before the JSON body, every field was a property and before/after were JSON text.
+    with driver.session() as session:
+        session.run(
+            "CREATE (:Change {id: 'old', ci: 'a', at: '2026-01-01T00:00:00.000000Z', seq: 0,"
+            " kind: 'relationship_updated', field: 'attributes', before: '{\"x\":1}',"
+            " after: '{\"x\":2}', summary: 's', actor: 'alice', run_id: 'r0',"
+            " relationship: ['a', 'DEPENDS_ON', 'b']})"
+        ).consume()
+    store.upsert_cis([ci("a")], WriteContext(actor="test", at=T0))
+    old, new = store.history()
+    assert (old.id, old.before, old.after, old.actor, old.run_id) == (
+        "old",
+        {"x": 1},
+        {"x": 2},
+        "alice",
+        "r0",
+    )
+    assert old.relationship == ("a", "DEPENDS_ON", "b") and old.kind == "relationship_updated"
+    assert new.kind == "created" and new.after is not None and new.after["name"] == "a"
+
+
+def test_relationships_are_created_with_their_properties_and_found_again(
+    store: Neo4jStore, driver: neo4j.Driver
+):
+    store.upsert_cis([ci("a"), ci("b"), ci("c")], ctx())
+    first = [rel("a", "DEPENDS_ON", "b"), rel("b", "DEPENDS_ON", "c")]
+    assert store.upsert_relationships(first, ctx()) == WriteResult(created=2)
+    # the marker that tells created from found never reaches the database
+    props = "MATCH ()-[r]->() UNWIND keys(r) AS k RETURN collect(DISTINCT k)"
+    assert sorted(cypher_value(driver, props)) == [
+        "attributes",
+        "first_seen",
+        "last_seen",
+        "provenance",
+    ]
+    changed = Relationship(
+        source=CiId("a"), type="DEPENDS_ON", target=CiId("b"), attributes={"p": 1}
+    )
+    later = T0 + timedelta(hours=1)
+    result = store.upsert_relationships([*first[1:], changed, rel("a", "RUNS_ON", "c")], ctx(later))
+    assert result == WriteResult(created=1, updated=1, unchanged=1)
+    stored = store.get_relationship((CiId("a"), "DEPENDS_ON", CiId("b")))
+    assert stored is not None and stored.attributes == {"p": 1}
+    assert (stored.first_seen, stored.last_seen) == (T0, T0)  # last_seen: given, else kept
+    kinds = [(c.kind, c.relationship) for c in store.history(since=later)]
+    assert kinds == [
+        ("relationship_updated", ("a", "DEPENDS_ON", "b")),
+        ("related", ("a", "RUNS_ON", "c")),
+    ]
+
+
+def test_a_ci_created_by_another_writer_meanwhile_is_written_as_an_update(
+    uri: str, store: Neo4jStore, monkeypatch
+):
+    # The transaction reads "a" as missing; another writer creates it before the CREATE.
+    other = Neo4jStore(uri, user=USER, password=PASSWORD)
+    real = store_module._Write.read_ci_props
+    raced: list[bool] = []
+
+    def read_then_race(self: Any, ids: Any) -> Any:
+        found = real(self, ids)
+        if not raced:
+            raced.append(True)
+            other.upsert_cis([ci("a", name="theirs")], ctx())
+        return found
+
+    monkeypatch.setattr(store_module._Write, "read_ci_props", read_then_race)
+    try:
+        assert store.upsert_cis([ci("a", name="ours")], ctx()) == WriteResult(updated=1)
+    finally:
+        other.close()
+    got = store.get_ci(CiId("a"))
+    assert got is not None and got.name == "ours"
+    assert [(c.kind, c.field) for c in store.history()] == [("created", None), ("updated", "name")]
 
 
 def test_external_changes_are_idempotent_within_and_across_calls(store: Neo4jStore):
