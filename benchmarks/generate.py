@@ -61,6 +61,7 @@ from graph.model import (
     Relationship,
 )
 from graph.store import STATUS_ORDER, Topology
+from importers.generic import CI_FIELDS, LIST_SEPARATOR, REL_REQUIRED
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -1051,21 +1052,10 @@ def generate_changes(
 # --------------------------------------------------------------------------------------------
 # Files
 
-CI_COLUMNS: Final = (
-    "id",
-    "class",
-    "name",
-    "status",
-    "environment",
-    "criticality",
-    "owner",
-    "support_group",
-    "description",
-    "tags",
-    "redundancy",
-)
-RELATIONSHIP_COLUMNS: Final = ("source", "target", "type")
-TAG_SEPARATOR: Final = ";"
+# The columns of `cmdb import csv`, from the importer itself so the two never drift.
+CI_COLUMNS: Final = CI_FIELDS
+RELATIONSHIP_COLUMNS: Final = REL_REQUIRED
+TAG_SEPARATOR: Final = LIST_SEPARATOR
 
 
 def attribute_columns(cmdb: GeneratedCmdb) -> dict[str, str]:

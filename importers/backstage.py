@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,8 +34,15 @@ from typing import Any, Final
 import pydantic
 
 from graph.errors import LimitExceededError, ValidationError
-from graph.model import AttributeValue, CiId, ConfigurationItem, Limits, Scalar
-from importers.base import Inventory, ParsedCi, ParsedRelationship, SourceFile
+from graph.model import AttributeValue, CiId, ConfigurationItem
+from importers.base import (
+    Inventory,
+    ParsedCi,
+    ParsedRelationship,
+    SourceFile,
+    model_error,
+    text_list,
+)
 from importers.safe_yaml import key_line, load_documents
 
 SUFFIXES: Final = (".yaml", ".yml")
@@ -179,7 +186,7 @@ def parse_backstage(files: Sequence[SourceFile]) -> Inventory:
             relationships=relationships,
         )
     inventory.relationships.extend(
-        ParsedRelationship(s, t, d, location, {"via": _text_list(sorted(vias))})
+        ParsedRelationship(s, t, d, location, {"via": text_list(sorted(vias))})
         for (s, t, d), (location, vias) in relationships.items()
     )
     return inventory
@@ -442,17 +449,4 @@ def _ci(
             tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         )
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        raise ValidationError(
-            error["msg"],
-            item=ci_id,
-            field=".".join(str(p) for p in error["loc"]) or None,
-            location=location,
-        ) from None
-
-
-def _text_list(values: Iterable[str]) -> list[Scalar]:
-    """A list attribute, capped at the model's list limit."""
-    capped: list[Scalar] = []
-    capped.extend(values)
-    return capped[: Limits.MAX_LIST_ITEMS]
+        raise model_error(exc, ci_id, location) from None

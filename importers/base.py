@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import pydantic
+
 from graph.errors import LimitExceededError, ValidationError
-from graph.model import AttributeValue, ConfigurationItem, ExternalChange
+from graph.model import AttributeValue, ConfigurationItem, ExternalChange, Limits, Scalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +126,21 @@ Parser = Callable[[Sequence[SourceFile]], Inventory]
 """A format's entry point: the files of one run to one Inventory. Raises
 ``graph.errors.ValidationError`` naming file, line, item and field on bad input; nothing is
 loaded from a run whose parse failed."""
+
+
+def text_list(values: Iterable[str]) -> list[Scalar]:
+    """A list attribute, capped at the model's list limit."""
+    capped: list[Scalar] = []
+    capped.extend(values)
+    return capped[: Limits.MAX_LIST_ITEMS]
+
+
+def model_error(exc: pydantic.ValidationError, item: str, location: str) -> ValidationError:
+    """A model's first complaint about an item, as our error naming the item and field."""
+    error = exc.errors()[0]
+    return ValidationError(
+        error["msg"],
+        item=item,
+        field=".".join(str(p) for p in error["loc"]) or None,
+        location=location or None,
+    )

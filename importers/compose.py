@@ -16,14 +16,21 @@ Environment values are read to find references and never stored. See
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import pydantic
 
 from graph.errors import ValidationError
-from graph.model import AttributeValue, CiId, ConfigurationItem, Limits, Scalar
-from importers.base import Inventory, ParsedCi, ParsedRelationship, SourceFile
+from graph.model import AttributeValue, CiId, ConfigurationItem
+from importers.base import (
+    Inventory,
+    ParsedCi,
+    ParsedRelationship,
+    SourceFile,
+    model_error,
+    text_list,
+)
 from importers.kubernetes import host_references
 from importers.redact import CREDENTIAL_NAME
 from importers.safe_yaml import item_line, key_line, load_documents
@@ -153,7 +160,7 @@ def _parse_project(
         inventory.cis.append(ParsedCi(_ci(ci_id, name, project, service, location), location))
 
     inventory.relationships.extend(
-        ParsedRelationship(s, "DEPENDS_ON", t, loc, {"via": _text_list(sorted(vias))})
+        ParsedRelationship(s, "DEPENDS_ON", t, loc, {"via": text_list(sorted(vias))})
         for (s, t), (loc, vias) in rels.items()
     )
 
@@ -230,21 +237,8 @@ def _ci(
         attributes["replicas"] = replicas
     profiles = service.get("profiles")
     if isinstance(profiles, list):
-        attributes["profiles"] = _text_list(sorted(str(p) for p in profiles))
+        attributes["profiles"] = text_list(sorted(str(p) for p in profiles))
     try:
         return ConfigurationItem(id=ci_id, ci_class="workload", name=name, attributes=attributes)
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        raise ValidationError(
-            error["msg"],
-            item=ci_id,
-            field=".".join(str(p) for p in error["loc"]) or None,
-            location=location,
-        ) from None
-
-
-def _text_list(values: Iterable[str]) -> list[Scalar]:
-    """A list attribute, capped at the model's list limit."""
-    capped: list[Scalar] = []
-    capped.extend(values)
-    return capped[: Limits.MAX_LIST_ITEMS]
+        raise model_error(exc, ci_id, location) from None

@@ -29,8 +29,15 @@ from typing import Any, Final
 import pydantic
 
 from graph.errors import ValidationError
-from graph.model import AttributeValue, CiId, ConfigurationItem, Limits, Scalar
-from importers.base import Inventory, ParsedCi, ParsedRelationship, SourceFile
+from graph.model import AttributeValue, CiId, ConfigurationItem
+from importers.base import (
+    Inventory,
+    ParsedCi,
+    ParsedRelationship,
+    SourceFile,
+    model_error,
+    text_list,
+)
 from importers.redact import CREDENTIAL_NAME
 from importers.safe_yaml import YamlMapping, key_line, line_of, load_documents
 
@@ -155,9 +162,7 @@ class _Relationships:
 
     def parsed(self) -> list[ParsedRelationship]:
         return [
-            ParsedRelationship(
-                source, rel_type, target, location, {"via": _text_list(sorted(vias))}
-            )
+            ParsedRelationship(source, rel_type, target, location, {"via": text_list(sorted(vias))})
             for (source, rel_type, target), (location, vias) in self.items.items()
         ]
 
@@ -363,13 +368,7 @@ def _make_ci(
     try:
         return ConfigurationItem(id=ci_id, ci_class=ci_class, name=name, attributes=attributes)
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        raise ValidationError(
-            error["msg"],
-            item=ci_id,
-            field=".".join(str(p) for p in error["loc"]) or None,
-            location=location or None,
-        ) from None
+        raise model_error(exc, ci_id, location) from None
 
 
 def _ci(obj: _Object) -> ConfigurationItem:
@@ -382,7 +381,7 @@ def _ci(obj: _Object) -> ConfigurationItem:
     elif obj.kind in WORKLOAD_KINDS:
         pod = _pod_spec(obj)
         images = [c["image"] for c in _containers(pod) if isinstance(c.get("image"), str)]
-        attributes["images"] = _text_list(images)
+        attributes["images"] = text_list(images)
         replicas = _path(spec, "replicas")
         if isinstance(replicas, int) and not isinstance(replicas, bool):
             attributes["replicas"] = replicas
@@ -394,10 +393,10 @@ def _ci(obj: _Object) -> ConfigurationItem:
         attributes["type"] = service_type if isinstance(service_type, str) else "ClusterIP"
         selector = _path(spec, "selector")
         if isinstance(selector, dict):
-            attributes["selector"] = _text_list(sorted(f"{k}={v}" for k, v in selector.items()))
+            attributes["selector"] = text_list(sorted(f"{k}={v}" for k, v in selector.items()))
         ports = _path(spec, "ports")
         if isinstance(ports, list):
-            attributes["ports"] = _text_list(
+            attributes["ports"] = text_list(
                 f"{p.get('port')}/{p.get('protocol', 'TCP')}"
                 for p in ports
                 if isinstance(p, dict) and p.get("port") is not None
@@ -412,14 +411,14 @@ def _ci(obj: _Object) -> ConfigurationItem:
             if isinstance(rules, list)
             else set()
         )
-        attributes["hosts"] = _text_list(hosts)
+        attributes["hosts"] = text_list(hosts)
         ingress_class = _path(spec, "ingressClassName")
         if isinstance(ingress_class, str):
             attributes["ingress_class"] = ingress_class
     elif obj.kind == "ConfigMap":
         # Keys only: values are configuration, sometimes misused for credentials.
         keys = [str(k) for k in _config_data(obj)]
-        attributes["keys"] = _text_list(sorted(keys))
+        attributes["keys"] = text_list(sorted(keys))
     return _make_ci(obj.id, _CLASSES[obj.kind], obj.name, attributes, obj.location)
 
 
@@ -553,10 +552,3 @@ def _workload_dependencies(
 
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _text_list(values: Iterable[str]) -> list[Scalar]:
-    """A list attribute, capped at the model's list limit."""
-    capped: list[Scalar] = []
-    capped.extend(values)
-    return capped[: Limits.MAX_LIST_ITEMS]
