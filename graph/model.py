@@ -385,6 +385,15 @@ def check_attributes(attrs: Mapping[str, Any]) -> dict[str, AttributeValue]:
         raise ValueError(f"{len(attrs)} attributes; the limit is {Limits.MAX_ATTRIBUTES}")
     out: dict[str, AttributeValue] = {}
     for key, value in attrs.items():
+        # Fast path for the common case, a short name and a text value within the limit.
+        if (
+            type(key) is str
+            and 0 < len(key) <= 128
+            and type(value) is str
+            and len(value) <= Limits.MAX_TEXT_LENGTH
+        ):
+            out[key] = value
+            continue
         if not isinstance(key, str) or not key:
             raise ValueError(f"attribute names are non-empty strings, not {key!r}")
         _check_text(key, f"attribute name {key[:40]!r}", 128)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import orjson
@@ -632,10 +632,30 @@ class SqliteStore:
 
     @staticmethod
     def _adjacent(
-        db: sqlite3.Connection, nodes: Sequence[int], direction: Direction, types: frozenset[str]
+        db: sqlite3.Connection,
+        nodes: Sequence[int],
+        direction: Direction,
+        types: frozenset[str],
+        *,
+        within: set[int] | None = None,
     ) -> list[tuple[int, Relationship]]:
-        """Relationships touching ``nodes`` with the number of the node at the far end."""
+        """Relationships touching ``nodes`` with the number of the node at the far end; with
+        ``within``, only those whose far end is in it (the others are not parsed)."""
         found: list[tuple[int, Relationship]] = []
+        for far, body in SqliteStore._adjacent_rows(db, nodes, direction, types, "r.body"):
+            if within is None or far in within:
+                found.append((far, Relationship.model_validate_json(body)))
+        return found
+
+    @staticmethod
+    def _adjacent_rows(
+        db: sqlite3.Connection,
+        nodes: Sequence[int],
+        direction: Direction,
+        types: frozenset[str],
+        column: Literal["r.body", "NULL"],
+    ) -> Iterator[tuple[int, Any]]:
+        """(far-end number, ``column``) of the relationships touching ``nodes``."""
         type_list = _dumps(sorted(types))
         type_clause = " AND r.type IN (SELECT value FROM json_each(?))" if types else ""
         queries = []
@@ -645,18 +665,14 @@ class SqliteStore:
             queries.append(("dst", "src"))
         for near, far in queries:
             sql = (
-                f"SELECT r.{far}, r.body FROM json_each(?) AS j CROSS JOIN rel AS r"  # noqa: S608
+                f"SELECT r.{far}, {column} FROM json_each(?) AS j CROSS JOIN rel AS r"  # noqa: S608
                 f" ON r.{near} = j.value{type_clause}"
             )
             for chunk in _chunks(nodes):
                 params: tuple[Any, ...] = (_dumps(list(chunk)),)
                 if types:
                     params += (type_list,)
-                found.extend(
-                    (n, Relationship.model_validate_json(body))
-                    for n, body in db.execute(sql, params)
-                )
-        return found
+                yield from db.execute(sql, params)
 
     def iter_relationships(self, batch_size: int = 10_000) -> Iterator[Relationship]:
         last: tuple[str, str, str] = ("", "", "")
@@ -691,7 +707,8 @@ class SqliteStore:
             raise ValidationError(f"depth must be 0..{Limits.MAX_DEPTH}", field="depth")
         for type_name in types:
             self.registry.relationship_type(type_name)
-        with self._read() as db:
+        # Parsing thousands of bodies allocates many small objects: no cyclic GC meanwhile.
+        with self._read() as db, batch.gc_paused():
             numbers = self._numbers(db, roots)
             batch.check_known(roots, set(numbers))
             seen: set[int] = set(numbers.values())
@@ -699,7 +716,8 @@ class SqliteStore:
             for _ in range(depth):
                 if not frontier or len(seen) >= limit:
                     break
-                reached = {n for n, _ in self._adjacent(db, frontier, direction, types)} - seen
+                adjacent = self._adjacent_rows(db, frontier, direction, types, "NULL")
+                reached = {n for n, _ in adjacent} - seen
                 room = limit - len(seen)
                 if len(reached) > room:  # keep the first by id, as the Neo4j store does
                     by_id = {ci_id: n for n, ci_id in self._ids_by_number(db, reached).items()}
@@ -707,9 +725,8 @@ class SqliteStore:
                 frontier = sorted(reached)
                 seen.update(frontier)
             cis = self._load_by_numbers(db, sorted(seen))
-            rels = [
-                r for n, r in self._adjacent(db, sorted(seen), Direction.OUT, types) if n in seen
-            ]
+            inner = self._adjacent(db, sorted(seen), Direction.OUT, types, within=seen)
+            rels = [r for _, r in inner]
         return Subgraph(
             cis=sorted(cis, key=lambda c: c.id), relationships=sorted(rels, key=lambda r: r.key)
         )
