@@ -21,7 +21,7 @@ from impact.analysis import (
     resolve_failures,
 )
 from impact.propagation import ImpactState
-from impact.report import ImpactReport
+from impact.report import Freshness, ImpactReport
 
 OpenStore = Callable[[argparse.Namespace], Store]
 
@@ -268,6 +268,7 @@ def _causes(args: argparse.Namespace, open_store: OpenStore) -> int:
                 f"major-incident candidate: {len(m.explains)} open incidents share {m.name} "
                 f"({', '.join(m.explains)})"
             )
+        print(freshness_text(report.freshness))
         return 0
     finally:
         store.close()
@@ -320,8 +321,22 @@ def _print_report(report: ImpactReport, *, paths: bool) -> None:
                 print(f"         {ch.reason}")
         else:
             print("\nno changes on the failed CIs or what they depend on in the window")
-    f = report.freshness
-    print(f"\ntopology generation {f.generation} as of {f.as_of:%Y-%m-%d %H:%M:%S %Z}")
+    print()
+    print(freshness_text(report.freshness))
+
+
+def freshness_text(f: Freshness) -> str:
+    """One line saying which topology the answer used and whether the store had moved on."""
+    line = f"topology generation {f.generation} as of {f.as_of:%Y-%m-%d %H:%M:%S %Z}"
+    checked = f" at {f.checked_at:%H:%M:%S}" if f.checked_at is not None else ""
+    if f.fresh:
+        return f"{line}: in sync with the store (checked{checked})" if checked else line
+    since = f"{f.behind_since:%H:%M:%S}" if f.behind_since is not None else "?"
+    return (
+        f"{line}: BEHIND the store, which was at generation {f.current_generation}{checked}; "
+        f"last known in sync at {since} (at most {f.behind_seconds:.1f} s behind); "
+        "a refresh is under way"
+    )
 
 
 def _print_affected(

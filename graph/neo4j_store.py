@@ -7,6 +7,11 @@ How it keeps the store contract (``graph.store``):
   transaction, and only the items that changed are written, with their history, in
   ``UNWIND`` chunks of :data:`CHUNK` rows; CIs found missing are CREATEd (a race with
   another writer creating one fails the uniqueness constraint, and the write runs again);
+  relationships are read and the missing ones CREATEd between ends found by internal node
+  id, after the writer took the history counter's lock, which every writer takes before its
+  first write (so writers that change things take turns, as on the embedded store);
+* the creation entry of a CI or relationship is kept on the item (``created*`` properties),
+  not in a :Change node, until the item is deleted (see ``graph.neo4j_cypher``);
 * labels and relationship types come from the registry only (see ``graph.neo4j_cypher``);
   everything else is a parameter;
 * driver errors become ``graph.errors`` (:meth:`Neo4jStore._errors`).
@@ -17,11 +22,13 @@ This is the only module that imports ``neo4j``.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +41,7 @@ import neo4j.time
 import numpy as np
 import numpy.typing as npt
 import orjson
+from pydantic import TypeAdapter
 
 from graph import batch
 from graph import neo4j_cypher as cypher
@@ -233,6 +241,45 @@ def _rel_from_parts(key: tuple[str, str, str], props: Mapping[str, Any]) -> Rela
 def _change_row(change: Change, seq: int, at: str | None = None) -> dict[str, Any]:
     """A history entry as node properties: what queries filter and sort on, and a JSON
     ``body`` with the rest (``at``: the entry's time as stored text, when known)."""
+    return {
+        "id": change.id,
+        "ci": change.ci,
+        "at": at or _utc(change.at),
+        "seq": seq,
+        "run_id": change.run_id,
+        "body": _json(_change_body(change), item=change.ci, field="history"),
+    }
+
+
+def _created_props(change: Change, seq: int, at: str) -> dict[str, Any]:
+    """The creation entry of a CI or relationship as its ``created*`` properties: the entry's
+    id travels in the JSON body (see ``graph.neo4j_cypher``)."""
+    return {
+        "created_seq": seq,
+        "created_at": at,
+        "created_run": change.run_id,
+        "created": _json(
+            {"id": change.id, **_change_body(change)}, item=change.ci, field="history"
+        ),
+    }
+
+
+def _materialised(ci: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The :Change node properties of a creation entry kept on a CI or relationship
+    (``props``), unaltered, or None when it keeps none (written by an earlier version)."""
+    if props.get("created_seq") is None:
+        return None
+    return {
+        "id": orjson.loads(props["created"])["id"],
+        "ci": ci,
+        "at": props["created_at"],
+        "seq": props["created_seq"],
+        "run_id": props.get("created_run"),
+        "body": props["created"],  # its "id" key is ignored by _change_from
+    }
+
+
+def _change_body(change: Change) -> dict[str, Any]:
     body = {
         "kind": change.kind.value,
         "field": change.field,
@@ -247,16 +294,7 @@ def _change_row(change: Change, seq: int, at: str | None = None) -> dict[str, An
         "planned_end": _utc(change.planned_end),
         "relationship": change.relationship,
     }
-    return {
-        "id": change.id,
-        "ci": change.ci,
-        "at": at or _utc(change.at),
-        "seq": seq,
-        "run_id": change.run_id,
-        "body": _json(
-            {k: v for k, v in body.items() if v is not None}, item=change.ci, field="history"
-        ),
-    }
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _change_from(props: Mapping[str, Any]) -> Change:
@@ -270,7 +308,7 @@ def _change_from(props: Mapping[str, Any]) -> Change:
     relationship = fields.get("relationship")
     return Change.model_validate(
         {
-            "id": props["id"],
+            "id": props["id"] if "id" in props else fields["id"],  # a relationship's entry
             "ci": props["ci"],
             "at": _native(props["at"]),
             "kind": fields["kind"],
@@ -655,7 +693,14 @@ class Neo4jStore:
                 raise
 
         # fetch_size -1: a write's few results come in one message, not a PULL per 1000.
-        with self._errors(), self._session(fetch_size=-1) as session, batch.gc_paused():
+        with (
+            self._errors(),
+            # id() is deprecated; its warning would be logged on every relationship write.
+            self._session(
+                fetch_size=-1, notifications_disabled_classifications=["DEPRECATION"]
+            ) as session,
+            batch.gc_paused(),
+        ):
             for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
                 try:
                     return session.execute_write(once)
@@ -708,7 +753,6 @@ class Neo4jStore:
 
         def work(tx: Tx) -> tuple[WriteResult, WriteResult]:
             write = _Write(tx, self.registry, ctx)
-            write.check_ends(relationships, {ci.id for ci in cis})
             ci_result = write.cis(cis)
             rel_result = write.relationships(relationships)
             if delete_relationships:
@@ -923,22 +967,48 @@ class Neo4jStore:
         if not 1 <= limit <= Limits.MAX_PAGE * 10:
             raise ValidationError(f"limit must be 1..{Limits.MAX_PAGE * 10}", field="limit")
         clauses: list[LiteralString] = []
+        created: list[LiteralString] = []  # the same terms over a CI's own creation entry
+        related: list[LiteralString] = []  # and over a relationship's
         params: dict[str, Any] = {"limit": limit}
         if cis is not None:
             params["cis"] = list(dict.fromkeys(cis))
         if since is not None:
             clauses.append("h.at >= $since")
+            created.append("c.created_at >= $since")
+            related.append("r.created_at >= $since")
             params["since"] = _utc(since)
         if until is not None:
             clauses.append("h.at <= $until")
+            created.append("c.created_at <= $until")
+            related.append("r.created_at <= $until")
             params["until"] = _utc(until)
         if run_id is not None:
             clauses.append("h.run_id = $run_id")
+            created.append("c.created_run = $run_id")
+            related.append("r.created_run = $run_id")
             params["run_id"] = run_id
         if cis is not None and since is None and until is None:
             clauses.append("h.at IS NOT NULL")  # the (ci, at) index hint needs an `at` term
-        query = cypher.history(clauses, by_ci=cis is not None)
-        return [_change_from(r["h"]) for r in self._records(query, **params)]
+        by_ci = cis is not None
+        nodes_query = cypher.history(clauses, by_ci=by_ci)
+        kept = (
+            cypher.created_history(created, by_ci=by_ci),
+            cypher.related_history(related, by_ci=by_ci),
+        )
+
+        def work(tx: Tx) -> list[tuple[Change, int]]:
+            found = [
+                (_change_from(r["h"]), r["h"].get("seq", 0)) for r in tx.run(nodes_query, params)
+            ]
+            for query in kept:
+                for record in tx.run(query, params):
+                    props = record.data()
+                    found.append((_change_from(props), props["seq"]))
+            return found
+
+        found = self._read(work)
+        found.sort(key=lambda entry: (entry[0].at, entry[1]))
+        return [change for change, _ in found[:limit]]
 
     # -- incidents and maintenance -----------------------------------------------------------
     def put_incident(self, incident: Incident) -> None:
@@ -1034,24 +1104,29 @@ class Neo4jStore:
             cached = self._topology
             if cached is not None and generation is not None and cached.generation == generation:
                 return cached
-            topology = self._read(
-                self._build_topology,
-                # id() is deprecated; its warning would be logged on every build.
-                notifications_disabled_classifications=["DEPRECATION"],
-            )
+            topology = self._build_topology()
             self._topology = topology
             return topology
 
-    def _build_topology(self, tx: Tx) -> Topology:
+    def _build_topology(self) -> Topology:
         type_names, class_names = self.registry.fingerprint()
+        reader = _TopologyReader(self._single, type_names, class_names)
         for _attempt in range(3):
-            topology = _TopologyReader(tx, type_names, class_names).read()
+            topology = reader.read()
             if topology is not None:
                 return topology
         # Writers kept moving underneath: hand back the last try, tagged so it is not reused.
-        topology = _TopologyReader(tx, type_names, class_names).read(consistent=False)
+        topology = reader.read(consistent=False)
         assert topology is not None  # read(consistent=False) always returns one
         return topology
+
+    def _single(self, query: LiteralString, **params: Any) -> neo4j.Record:
+        """The one record of ``query``, read in a read transaction of its own."""
+        return self._read(
+            lambda tx: tx.run(query, params).single(strict=True),
+            # id() is deprecated; its warning would be logged on every topology build.
+            notifications_disabled_classifications=["DEPRECATION"],
+        )
 
 
 # -- transaction helpers ----------------------------------------------------------------------
@@ -1081,13 +1156,19 @@ def _put_source_records(tx: Tx, records: Sequence[SourceRecord]) -> None:
 
 class _Write:
     """One write transaction: reads what is stored, writes what changed, and collects the
-    history, which :meth:`finish` appends with the generation bump."""
+    history, which :meth:`finish` appends with the generation bump.
+
+    History entries are numbered (``seq``) before the statements that cause them run, since
+    a relationship's creation entry is written with it: the first reservation locks the
+    counter node, before any other write lock of the transaction, so every writer takes its
+    locks in the same order and writers that change things take turns, as on the embedded
+    store (``BEGIN IMMEDIATE``)."""
 
     def __init__(self, tx: Tx, registry: Registry, ctx: WriteContext) -> None:
         self.tx = tx
         self.registry = registry
         self.ctx = ctx
-        self.changes: list[Change] = []
+        self.entries: list[dict[str, Any]] = []  # :Change rows, numbered, for finish()
         self.structural = False  # the topology (structure, a class or a status) changed
         self.pending: neo4j.Result | None = None
         self.times: dict[datetime, str] = {}
@@ -1097,12 +1178,6 @@ class _Write:
 
     def read_cis(self, ids: Sequence[str]) -> dict[CiId, ConfigurationItem]:
         return _read_cis(self.tx, ids)
-
-    def check_ends(self, relationships: Sequence[Relationship], batch_ids: set[CiId]) -> None:
-        if not relationships:
-            return
-        ends = {end for r in relationships for end in (r.source, r.target)}
-        batch.check_ends(relationships, batch_ids | self.existing_ids(ends - batch_ids))
 
     def cis(
         self,
@@ -1117,6 +1192,8 @@ class _Write:
         for part in _chunks(cis):
             # (label, label to remove, missing from the store): one statement each
             groups: dict[tuple[str, str | None, bool], list[dict[str, Any]]] = defaultdict(list)
+            # each entry with the row of the CI it creates, which keeps it (else a :Change)
+            changes: list[tuple[Change, dict[str, Any] | None]] = []
             for new in part:
                 row = _ci_row(new, None, None)
                 old: ConfigurationItem | None
@@ -1130,7 +1207,8 @@ class _Write:
                 planned = batch.plan_ci(old, new, self.ctx)
                 if planned is None:
                     continue
-                self.changes.extend(planned.changes)
+                keeper = row if old is None else None
+                changes.extend((change, keeper) for change in planned.changes)
                 label = self.registry.ci_class(new.ci_class, item=new.id).label
                 old_label: str | None = None
                 if old is None:
@@ -1150,6 +1228,7 @@ class _Write:
                 row["first_seen"] = self.utc(planned.first_seen)
                 row["last_seen"] = self.utc(planned.last_seen)
                 groups[(label, old_label, old is None)].append(row)
+            self.number(changes, lock=bool(groups))
             for (label, old_label, missing), rows in groups.items():
                 query = cypher.create_cis(label) if missing else cypher.upsert_cis(label, old_label)
                 self.send(query, rows=rows)
@@ -1167,26 +1246,37 @@ class _Write:
     def relationships(self, relationships: Sequence[Relationship]) -> WriteResult:
         if not relationships:
             return WriteResult()
-        existing, same = self.merge_relationships(relationships)
+        # One number per relationship, in the caller's order, which the history keeps: the
+        # creation entry of a relationship is written with it. Reserving them takes the
+        # counter lock, before anything below is read (see the class docstring).
+        base = self.reserve_seq(len(relationships))
+        nids = self.node_ids({end for r in relationships for end in (r.source, r.target)})
+        batch.check_ends(relationships, set(nids))
+        existing, same = self.read_existing(relationships, nids)
         created = updated = 0
+        missing: dict[str, list[dict[str, Any]]] = defaultdict(list)
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for new in relationships:  # in the caller's order, which the history keeps
+        for i, new in enumerate(relationships):
             if new.key in same:
                 continue
+            rel_type = self.registry.relationship_type(new.type).name
             old = existing.get(new.key)
-            if old is None:  # the MERGE created it, as its row said
-                self.changes.extend(batch.relationship_changes(None, new, self.ctx))
+            if old is None:
+                missing[rel_type].append(self.new_rel_row(new, base + i + 1, nids))
                 created += 1
                 self.structural = True
                 continue
             stored = batch.prepare_relationship(old, new, self.ctx)
             if stored is None:
                 continue
-            self.changes.extend(batch.relationship_changes(old, stored, self.ctx))
+            for change in batch.relationship_changes(old, stored, self.ctx):  # one at most
+                self.entries.append(_change_row(change, base + i + 1, self.utc(change.at)))
             updated += 1
-            groups[self.registry.relationship_type(stored.type).name].append(
-                self.rel_row(stored, batch.seen_times(old, new, self.ctx))
-            )
+            groups[rel_type].append(self.rel_row(stored, batch.seen_times(old, new, self.ctx)))
+        for rel_type, rows in missing.items():
+            rows.sort(key=lambda row: (row["s"], row["t"]))
+            for chunk in _chunks(rows):
+                self.send(cypher.create_relationships(rel_type), rows=chunk)
         for rel_type, rows in groups.items():
             # Sorted by source then target: neighbouring rows lock neighbouring nodes.
             rows.sort(key=lambda row: (row["source"], row["target"]))
@@ -1196,44 +1286,89 @@ class _Write:
             created=created, updated=updated, unchanged=len(relationships) - created - updated
         )
 
-    def merge_relationships(
-        self, relationships: Sequence[Relationship]
+    def node_ids(self, ids: Iterable[str]) -> dict[CiId, int]:
+        """The internal node ids of these CIs, for those that exist."""
+        found: dict[CiId, int] = {}
+        for chunk in _chunks(sorted(ids)):
+            record = self.tx.run(cypher.NODE_IDS, ids=chunk).single(strict=True)
+            found.update(zip(record["ids"], record["nids"], strict=True))
+        return found
+
+    def read_existing(
+        self, relationships: Sequence[Relationship], nids: Mapping[CiId, int]
     ) -> tuple[dict[RelKey, Relationship], set[RelKey]]:
-        """The stored versions of these relationships, for those that existed, and the keys
-        of those stored exactly as given; the missing ones are created (in this transaction)
-        as they are to be stored."""
-        by_type: dict[str, list[Relationship]] = defaultdict(list)
-        for rel in relationships:
-            by_type[self.registry.relationship_type(rel.type).name].append(rel)
-        sent: list[tuple[str, dict[tuple[CiId, CiId], dict[str, Any]], neo4j.Result]] = []
-        for rel_type, rels in by_type.items():
-            query = cypher.merge_relationships(rel_type)
-            rels.sort(key=lambda r: (r.source, r.target))
-            for chunk in _chunks(rels):
-                rows = {
-                    (r.source, r.target): self.rel_row(r, batch.seen_times(None, r, self.ctx))
-                    for r in chunk
-                }
-                # The driver reads the previous statement's records before sending this one:
-                # the rows of the next chunk are built while the server works on this one.
-                sent.append((rel_type, rows, self.tx.run(query, rows=list(rows.values()))))
+        """The stored versions of these relationships, for those that exist, and the keys of
+        those stored exactly as given (what prepare_relationship would find unchanged)."""
+        by_type: dict[str, list[dict[str, int]]] = defaultdict(list)
+        for i, rel in enumerate(relationships):
+            by_type[self.registry.relationship_type(rel.type).name].append(
+                {"i": i, "s": nids[rel.source], "t": nids[rel.target]}
+            )
+        # The driver reads the previous statement's records before sending the next one.
+        sent = [
+            self.tx.run(cypher.existing_relationships(rel_type), rows=chunk)
+            for rel_type, rows in by_type.items()
+            for chunk in _chunks(rows)
+        ]
         existing: dict[RelKey, Relationship] = {}
         same: set[RelKey] = set()
-        for rel_type, rows, result in sent:
+        for result in sent:
             for record in result:
-                key = (record["source"], rel_type, record["target"])
-                props, row = record["r"], rows[(key[0], key[2])]
+                rel, props = relationships[record["i"]], record["r"]
+                row = _rel_row(rel, None, None)
                 if (props.get("attributes"), props.get("provenance")) == (
                     row["attributes"],
                     row["provenance"],
                 ):
-                    same.add(key)  # what prepare_relationship would find unchanged
+                    same.add(rel.key)
                 else:
-                    existing[key] = _rel_from_parts(key, props)
+                    existing[rel.key] = _rel_from_parts(rel.key, props)
         return existing, same
 
     def rel_row(self, rel: Relationship, seen: tuple[datetime, datetime]) -> dict[str, Any]:
         return _rel_row(rel, self.utc(seen[0]), self.utc(seen[1]))
+
+    def new_rel_row(self, rel: Relationship, seq: int, nids: Mapping[CiId, int]) -> dict[str, Any]:
+        """The row of a relationship to create: its ends' node ids, its properties and its
+        creation entry."""
+        row = self.rel_row(rel, batch.seen_times(None, rel, self.ctx))
+        del row["source"], row["target"]
+        row["s"], row["t"] = nids[rel.source], nids[rel.target]
+        (change,) = batch.relationship_changes(None, rel, self.ctx)
+        row.update(_created_props(change, seq, self.utc(change.at)))
+        return row
+
+    def number(
+        self, changes: Sequence[tuple[Change, dict[str, Any] | None]], *, lock: bool = False
+    ) -> None:
+        """Number ``changes`` in order: an entry paired with the row of the CI it creates is
+        kept in that row, the others are for :meth:`finish`; ``lock``: take the counter lock
+        even when there are none (before writing something)."""
+        if changes or lock:
+            base = self.reserve_seq(len(changes))
+            for i, (change, row) in enumerate(changes):
+                at = self.utc(change.at)
+                if row is None:
+                    self.entries.append(_change_row(change, base + i + 1, at))
+                else:
+                    row.update(_created_props(change, base + i + 1, at))
+
+    def record(self, changes: Sequence[Change], *, lock: bool = False) -> None:
+        """Number ``changes`` (in order) for :meth:`finish`; ``lock``: take the counter lock
+        even when there are none (before writing something)."""
+        if changes or lock:
+            base = self.reserve_seq(len(changes))
+            self.entries.extend(
+                _change_row(c, base + i + 1, self.utc(c.at)) for i, c in enumerate(changes)
+            )
+
+    def hand_over(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Keep the creation entries of items about to be deleted (each with the CI its
+        entry is about) as :Change nodes."""
+        for ci, props in items:
+            row = _materialised(ci, props)
+            if row is not None:
+                self.entries.append(row)
 
     def utc(self, value: datetime) -> str:
         """``_utc``, remembered: most times of a write are its own, one value."""
@@ -1242,38 +1377,48 @@ class _Write:
             text = self.times[value] = _utc_text(value)
         return text
 
-    def read_relationships(self, keys: Sequence[RelKey]) -> dict[RelKey, Relationship]:
-        found: dict[RelKey, Relationship] = {}
+    def read_relationships(
+        self, keys: Sequence[RelKey]
+    ) -> dict[RelKey, tuple[Relationship, dict[str, Any]]]:
+        """These relationships, for those that exist, with all their properties."""
+        found: dict[RelKey, tuple[Relationship, dict[str, Any]]] = {}
         for chunk in _chunks(keys):
             params = [_key_param(k) for k in chunk]
-            for record in self.tx.run(cypher.READ_RELATIONSHIPS, keys=params):
+            for record in self.tx.run(cypher.READ_RELATIONSHIPS_WHOLE, keys=params):
                 rel = _rel_from(record)
-                found[rel.key] = rel
+                found[rel.key] = (rel, record["r"])
         return found
 
     def delete_relationships(self, keys: Sequence[RelKey]) -> WriteResult:
         unique: list[RelKey] = list(dict.fromkeys((k[0], k[1], k[2]) for k in keys))
         existing = self.read_relationships(unique)
         gone = [existing[k] for k in unique if k in existing]
+        self.record([batch.unrelated_change(r, self.ctx) for r, _ in gone])
+        self.hand_over((r.source, props) for r, props in gone)
         for chunk in _chunks(gone):
-            params = [_key_param(r.key) for r in chunk]
+            params = [_key_param(r.key) for r, _ in chunk]
             self.tx.run(cypher.DELETE_RELATIONSHIPS, keys=params).consume()
-        self.changes.extend(batch.unrelated_change(r, self.ctx) for r in gone)
         if gone:
             self.structural = True
         return WriteResult(deleted=len(gone))
 
     def delete_cis(self, existing: Mapping[CiId, ConfigurationItem]) -> None:
         ids = list(existing)
-        rels: dict[RelKey, Relationship] = {}
+        rels: dict[RelKey, tuple[Relationship, dict[str, Any]]] = {}
         for chunk in _chunks(ids):
             for record in self.tx.run(cypher.ADJACENT_OF_CIS, ids=list(chunk)):
                 rel = _rel_from(record)
-                rels.setdefault(rel.key, rel)  # a relationship between two of them: once
+                rels.setdefault(rel.key, (rel, record["r"]))  # between two of them: once
+        self.record(
+            [batch.unrelated_change(rels[k][0], self.ctx) for k in sorted(rels)]
+            + [batch.deleted_change(existing[i], self.ctx) for i in ids]
+        )
+        self.hand_over((k[0], rels[k][1]) for k in sorted(rels))
+        for chunk in _chunks(ids):
+            for record in self.tx.run(cypher.CREATED_OF_CIS, ids=list(chunk)):
+                self.hand_over([(record["id"], record["r"])])
         for chunk in _chunks(ids):
             self.tx.run(cypher.DELETE_CIS, ids=list(chunk)).consume()
-        self.changes.extend(batch.unrelated_change(rels[k], self.ctx) for k in sorted(rels))
-        self.changes.extend(batch.deleted_change(existing[i], self.ctx) for i in ids)
         self.structural = True
 
     def source_records(self, records: Sequence[SourceRecord]) -> None:
@@ -1290,30 +1435,41 @@ class _Write:
         self.pending = self.tx.run(query, params)
 
     def finish(self) -> None:
-        if self.changes:
-            base = self.reserve_seq(len(self.changes))
-            for start in range(0, len(self.changes), CHUNK):
-                part = self.changes[start : start + CHUNK]
-                rows = [
-                    _change_row(c, base + start + i + 1, self.utc(c.at)) for i, c in enumerate(part)
-                ]
-                self.send(cypher.CREATE_CHANGES, rows=rows)
+        for rows in _chunks(self.entries):
+            self.send(cypher.CREATE_CHANGES, rows=rows)
         if self.structural:
             self.send(cypher.BUMP_GENERATION)
         if self.pending is not None:
             self.pending.consume()  # its errors surface here, inside the transaction function
 
 
-class _TopologyReader:
-    """Reads the structure column-wise inside one read transaction."""
+# Stored redundancy texts, parsed once per process: many CIs share their groups' text, and
+# a topology build parses every one (validation is most of the client's time of a build).
+_REDUNDANCY = TypeAdapter(tuple[RedundancyGroup, ...])
 
-    def __init__(self, tx: Tx, type_names: tuple[str, ...], class_names: tuple[str, ...]):
-        self.tx = tx
+
+@functools.lru_cache(maxsize=65_536)
+def _redundancy(raw: str) -> tuple[RedundancyGroup, ...]:
+    return _REDUNDANCY.validate_json(raw)  # frozen models: safe to share
+
+
+class _TopologyReader:
+    """Reads the structure column-wise: each chunk's nodes and its edges in two read
+    transactions at once (``query`` runs one query in a read transaction of its own and
+    returns its single record), between two reads of the generation."""
+
+    def __init__(
+        self,
+        query: Callable[..., Mapping[str, Any]],
+        type_names: tuple[str, ...],
+        class_names: tuple[str, ...],
+    ):
+        self.query = query
         self.type_names = type_names
         self.class_names = class_names
 
     def _generation(self) -> str:
-        record = self.tx.run(cypher.READ_GENERATION).single(strict=True)
+        record = self.query(cypher.READ_GENERATION)
         if record["value"] is None:
             return "none"
         return f"{record['epoch']}-{record['value']}"
@@ -1333,31 +1489,44 @@ class _TopologyReader:
         rel_types: list[int] = []
         dst: list[int] = []
         after = ""
-        while True:
-            nodes = self.tx.run(
-                cypher.TOPOLOGY_NODES,
-                after=after,
-                limit=TOPOLOGY_CHUNK,
-                class_index=class_index,
-                status_index=status_index,
-            ).single(strict=True)
-            chunk_ids: list[CiId] = nodes["ids"]
-            if not chunk_ids:
-                break
-            edges = self.tx.run(
-                cypher.TOPOLOGY_EDGES, after=after, limit=TOPOLOGY_CHUNK, type_index=type_index
-            ).single(strict=True)
-            ids.extend(chunk_ids)
-            nids.extend(nodes["nids"])
-            classes.extend(nodes["classes"])
-            statuses.extend(nodes["statuses"])
-            redundant.extend(nodes["redundancy"])
-            src.extend(edges["src"])
-            rel_types.extend(edges["types"])
-            dst.extend(edges["dst"])
-            if len(chunk_ids) < TOPOLOGY_CHUNK:
-                break
-            after = chunk_ids[-1]
+        # Nodes and edges of a chunk are read at once, on two connections: the server reads
+        # them on two cores, and the client decodes one while the other is read. (One read
+        # transaction would not be a snapshot either: the generation checks are what tell a
+        # consistent read.)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmdb-topology")
+        try:
+            while True:
+                pending = pool.submit(
+                    self.query,
+                    cypher.TOPOLOGY_EDGES,
+                    after=after,
+                    limit=TOPOLOGY_CHUNK,
+                    type_index=type_index,
+                )
+                nodes = self.query(
+                    cypher.TOPOLOGY_NODES,
+                    after=after,
+                    limit=TOPOLOGY_CHUNK,
+                    class_index=class_index,
+                    status_index=status_index,
+                )
+                edges = pending.result()
+                chunk_ids: list[CiId] = nodes["ids"]
+                if not chunk_ids:
+                    break
+                ids.extend(chunk_ids)
+                nids.extend(nodes["nids"])
+                classes.extend(nodes["classes"])
+                statuses.extend(nodes["statuses"])
+                redundant.extend(nodes["redundancy"])
+                src.extend(edges["src"])
+                rel_types.extend(edges["types"])
+                dst.extend(edges["dst"])
+                if len(chunk_ids) < TOPOLOGY_CHUNK:
+                    break
+                after = chunk_ids[-1]
+        finally:
+            pool.shutdown()
         if consistent and self._generation() != generation:
             return None
         if not consistent:
@@ -1394,10 +1563,7 @@ class _TopologyReader:
         edge_order = np.lexsort((dst_n, type_arr, src_n))
 
         position = {ci: n for n, ci in enumerate(ids)}
-        redundancy = {
-            position[CiId(ci)]: tuple(RedundancyGroup.model_validate(g) for g in orjson.loads(raw))
-            for ci, raw in redundant
-        }
+        redundancy = {position[CiId(ci)]: _redundancy(raw) for ci, raw in redundant}
         return Topology(
             ids=ids,
             classes=class_arr,

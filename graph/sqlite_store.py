@@ -864,10 +864,29 @@ class SqliteStore:
         return found
 
     def source_records(self, source: str) -> list[SourceRecord]:
-        rows = self._connect().execute(
-            "SELECT body FROM source_record WHERE source = ? ORDER BY kind, key", (source,)
-        )
-        return [SourceRecord.model_validate_json(body) for (body,) in rows]
+        return list(self.iter_source_records(source))
+
+    def iter_source_records(
+        self, source: str, *, batch_size: int = 1_000
+    ) -> Iterator[SourceRecord]:
+        """``source_records`` a page at a time (the import engine streams a million of them;
+        ``graph.sync_plan.stored_records``). Ordered by kind, key."""
+        last = ("", "")
+        while True:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT kind, key, body FROM source_record WHERE source = ?"
+                    " AND (kind, key) > (?, ?) ORDER BY kind, key LIMIT ?",
+                    (source, *last, batch_size),
+                )
+                .fetchall()
+            )
+            for _, _, body in rows:
+                yield SourceRecord.model_validate_json(body)
+            if len(rows) < batch_size:
+                return
+            last = (rows[-1][0], rows[-1][1])
 
     @staticmethod
     def _put_source_records(db: sqlite3.Connection, records: Sequence[SourceRecord]) -> None:
@@ -935,19 +954,18 @@ class SqliteStore:
             generation = str(
                 db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
             )
-            rows = db.execute("SELECT n, id, ci_class, status FROM ci ORDER BY id").fetchall()
-            count = len(rows)
-            max_n = max((r[0] for r in rows), default=0)
+            # Row by row, never fetchall(): a million rows as tuples of str are ~300 MB.
+            count, max_n = db.execute("SELECT count(*), coalesce(max(n), 0) FROM ci").fetchone()
             position = np.full(max_n + 1, -1, dtype=np.int64)
             ids: list[CiId] = []
             classes = np.empty(count, dtype=np.int16)
             statuses = np.empty(count, dtype=np.int8)
+            rows = db.execute("SELECT n, id, ci_class, status FROM ci ORDER BY id")
             for i, (n, ci_id, ci_class, status) in enumerate(rows):
                 position[n] = i
                 ids.append(ci_id)
                 classes[i] = class_index.get(ci_class, -1)
                 statuses[i] = status_index[status]
-            del rows
             redundancy: dict[int, tuple[RedundancyGroup, ...]] = {}
             for n, groups in db.execute(
                 "SELECT n, redundancy FROM ci WHERE redundancy IS NOT NULL"
@@ -955,13 +973,20 @@ class SqliteStore:
                 redundancy[int(position[n])] = tuple(
                     RedundancyGroup.model_validate(g) for g in orjson.loads(groups)
                 )
-            edges = db.execute("SELECT src, type, dst FROM rel").fetchall()
-        src = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
-        dst = np.fromiter((e[2] for e in edges), dtype=np.int64, count=len(edges))
-        types = np.fromiter(
-            (type_index.get(e[1], -1) for e in edges), dtype=np.int16, count=len(edges)
-        )
-        del edges
+            (edge_count,) = db.execute("SELECT count(*) FROM rel").fetchone()
+            src = np.empty(edge_count, dtype=np.int64)
+            dst = np.empty(edge_count, dtype=np.int64)
+            types = np.empty(edge_count, dtype=np.int16)
+            edges = db.execute("SELECT src, type, dst FROM rel")
+            at = 0
+            while page := edges.fetchmany(65_536):
+                end = at + len(page)
+                src[at:end] = np.fromiter((e[0] for e in page), dtype=np.int64, count=len(page))
+                dst[at:end] = np.fromiter((e[2] for e in page), dtype=np.int64, count=len(page))
+                types[at:end] = np.fromiter(
+                    (type_index.get(e[1], -1) for e in page), dtype=np.int16, count=len(page)
+                )
+                at = end
         return Topology(
             ids=ids,
             classes=classes,

@@ -170,8 +170,11 @@ def plan_import(
     run_id = run_id or new_run_id(now)
     options = _options(rules, grace, placeholders, allow_deletes, skip_unchanged)
     planner = Planner(store, source=source, run_id=run_id, now=now, options=options)
-    chunk = planner.plan_chunk(inventory)
-    cleanup = planner.plan_cleanup()
+    try:
+        chunk = planner.plan_chunk(inventory)
+        cleanup = planner.plan_cleanup()
+    finally:
+        planner.close()
     report = _report(planner, cleanup, source=source, format=format, started=now, dry_run=True)
     return Plan(
         run_id=run_id,
@@ -272,8 +275,8 @@ def run_import(
         store.put_run(run)
     try:
         planner = Planner(store, source=source, run_id=run_id, now=now, options=options)
-        if _is_inventory(inventory):
-            cleanup = _run_whole(
+        try:
+            cleanup = _run(
                 store,
                 planner,
                 inventory,
@@ -282,17 +285,8 @@ def run_import(
                 batch_size=batch_size,
                 progress=progress,
             )
-        else:
-            chunks = cast(Iterable[IncomingInventory], inventory)
-            cleanup = _run_streamed(
-                store,
-                planner,
-                chunks,
-                ctx=ctx,
-                dry_run=dry_run,
-                batch_size=batch_size,
-                progress=progress,
-            )
+        finally:
+            planner.close()
     except BaseException as exc:
         if not dry_run:
             _finish(store, run, RunStatus.FAILED, {}, (f"error: run aborted: {exc!r}",))
@@ -303,6 +297,38 @@ def run_import(
     if not dry_run:
         _finish(store, run, report.status, report.counts(), report.messages())
     return report
+
+
+def _run(
+    store: Store,
+    planner: Planner,
+    inventory: IncomingInventory | Iterable[IncomingInventory],
+    *,
+    ctx: WriteContext,
+    dry_run: bool,
+    batch_size: int,
+    progress: Progress | None,
+) -> Cleanup:
+    if _is_inventory(inventory):
+        return _run_whole(
+            store,
+            planner,
+            inventory,
+            ctx=ctx,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    chunks = cast(Iterable[IncomingInventory], inventory)
+    return _run_streamed(
+        store,
+        planner,
+        chunks,
+        ctx=ctx,
+        dry_run=dry_run,
+        batch_size=batch_size,
+        progress=progress,
+    )
 
 
 def _is_inventory(

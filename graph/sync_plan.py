@@ -19,10 +19,11 @@ Identification of an incoming CI, in order:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +60,8 @@ PLACEHOLDER_CLASS: Final = "other"
 PLACEHOLDER_ATTRIBUTE: Final = "placeholder"
 RELATIONSHIP_PROVENANCE: Final = "relationship"
 MAX_ERRORS: Final = 100
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------------------------
 # What the engine reads: any parser's Inventory (importers.base) fits these shapes.
@@ -192,11 +195,18 @@ _RETIRED: Final = STATUS_ORDER.index(Status.RETIRED)
 
 class _Snapshot:
     """Which CIs and relationships exist (and which CIs are retired), from the store's
-    topology arrays: cheap to build, compact, and no CI bodies read."""
+    topology arrays: cheap to build, compact, and no CI bodies read.
+
+    CI ids are found through a sorted array of their (per-process) hashes, not a dict: 16
+    bytes per CI instead of ~100, on top of the id list the store caches anyway."""
 
     def __init__(self, store: Store) -> None:
         topo = store.topology()
-        self._position: dict[str, int] = {ci: i for i, ci in enumerate(topo.ids)}
+        self._ids = topo.ids
+        hashes = np.fromiter((hash(ci) for ci in topo.ids), dtype=np.int64, count=len(topo.ids))
+        order = np.argsort(hashes, kind="stable")
+        self._hashes: npt.NDArray[np.int64] = hashes[order]
+        self._order: npt.NDArray[np.int64] = order
         self._statuses = topo.statuses
         self._types = {name: i for i, name in enumerate(topo.type_names)}
         self._n = max(len(topo.ids), 1)
@@ -206,22 +216,245 @@ class _Snapshot:
         ) * self._n + topo.dst.astype(np.int64)
         self._codes: npt.NDArray[np.int64] = np.sort(codes)
 
+    def _position(self, ci: str) -> int | None:
+        h = hash(ci)
+        i = int(np.searchsorted(self._hashes, h))
+        while i < len(self._hashes) and int(self._hashes[i]) == h:
+            pos = int(self._order[i])
+            if self._ids[pos] == ci:
+                return pos
+            i += 1
+        return None
+
     def alive(self, ci: str) -> bool:
         """The CI exists and is not retired."""
-        pos = self._position.get(ci)
+        pos = self._position(ci)
         return pos is not None and int(self._statuses[pos]) != _RETIRED
 
     def has_ci(self, ci: str) -> bool:
-        return ci in self._position
+        return self._position(ci) is not None
 
     def has_relationship(self, key: RelKey) -> bool:
-        src, dst = self._position.get(key[0]), self._position.get(key[2])
         type_ = self._types.get(key[1])
-        if src is None or dst is None or type_ is None:
+        if type_ is None:
+            return False
+        src, dst = self._position(key[0]), self._position(key[2])
+        if src is None or dst is None:
             return False
         code = (src * self._t + type_) * self._n + dst
         i = int(np.searchsorted(self._codes, code))
         return i < len(self._codes) and int(self._codes[i]) == code
+
+
+# --------------------------------------------------------------------------------------------
+# The run's working memory: on disk, so a run of a million items plans in bounded memory.
+
+_SCRATCH_SCHEMA: Final = """
+CREATE TABLE record (
+    kind INTEGER NOT NULL, key TEXT NOT NULL, ci TEXT NOT NULL, digest TEXT NOT NULL,
+    last_run TEXT NOT NULL, last_seen TEXT NOT NULL, absent_since TEXT,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX record_ci ON record (ci) WHERE kind = 0 AND absent_since IS NULL;
+CREATE TABLE seen (kind INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (kind, key)) WITHOUT ROWID;
+CREATE TABLE elsewhere (kind INTEGER NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (kind, key)) WITHOUT ROWID;
+"""
+_CI_KIND: Final = 0
+_REL_KIND: Final = 1
+_CLAIMED_KIND: Final = 2
+_FLUSH_EVERY: Final = 5_000
+_RECORD_BATCH: Final = 1_000  # records copied to the scratch database at a time
+_SCRATCH_CACHE_KIB: Final = 8 * 1024
+
+
+def _scratch_database() -> sqlite3.Connection:
+    """A private temporary SQLite database (``""``: on disk, deleted when closed), with a
+    small page cache: nothing it holds needs to survive the run or a crash."""
+    db = sqlite3.connect("", isolation_level=None)
+    db.execute(f"PRAGMA cache_size=-{_SCRATCH_CACHE_KIB}")
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.executescript(_SCRATCH_SCHEMA)
+    return db
+
+
+def stored_records(store: Store, source: str) -> Iterable[SourceRecord]:
+    """A source's records, streamed when the store can (``iter_source_records``)."""
+    stream = getattr(store, "iter_source_records", None)
+    if stream is not None:
+        records: Iterable[SourceRecord] = stream(source)
+        return records
+    return store.source_records(source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What planning needs of a stored source record; the rest stays on disk."""
+
+    ci: CiId
+    digest: str
+    absent: bool
+
+
+class _DiskMap:
+    """``str -> str`` (or a set, with the key as value) in the scratch database. Writes wait
+    in memory and go down in batches; :meth:`prefetch` answers a chunk's lookups at once."""
+
+    __slots__ = ("_cache", "_db", "_kind", "_pending", "_prefetched")
+
+    def __init__(self, db: sqlite3.Connection, kind: int) -> None:
+        self._db = db
+        self._kind = kind
+        self._pending: dict[str, str] = {}
+        self._cache: dict[str, str] = {}
+        self._prefetched: set[str] = set()
+
+    def get(self, key: str) -> str | None:
+        found = self._pending.get(key)
+        if found is not None:
+            return found
+        found = self._cache.get(key)
+        if found is not None or key in self._prefetched:
+            return found
+        row = self._db.execute(
+            "SELECT value FROM seen WHERE kind = ? AND key = ?", (self._kind, key)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._pending[key] = value
+        self._cache.pop(key, None)
+        if len(self._pending) >= _FLUSH_EVERY:
+            self.flush()
+
+    def add(self, key: str) -> None:
+        self[key] = key
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        wanted = [k for k in set(keys) if k not in self._pending and k not in self._prefetched]
+        for start in range(0, len(wanted), _FLUSH_EVERY):
+            part = wanted[start : start + _FLUSH_EVERY]
+            rows = self._db.execute(
+                "SELECT key, value FROM seen WHERE kind = ? AND key IN"
+                " (SELECT value FROM json_each(?))",
+                (self._kind, orjson.dumps(part).decode()),
+            )
+            self._cache.update(rows)
+            self._prefetched.update(part)
+
+    def flush(self) -> None:
+        """Write what waits (prefetched answers stay right: they learn the new values)."""
+        if self._pending:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO seen (kind, key, value) VALUES (?, ?, ?)",
+                [(self._kind, k, v) for k, v in self._pending.items()],
+            )
+            prefetched = self._prefetched
+            self._cache.update((k, v) for k, v in self._pending.items() if k in prefetched)
+            self._pending.clear()
+
+    def end_chunk(self) -> None:
+        """Write what waits and forget the chunk's prefetched answers (bounded memory)."""
+        self.flush()
+        self._cache.clear()
+        self._prefetched.clear()
+
+
+class _Records:
+    """The source's records as they were when the run started, in the scratch database."""
+
+    def __init__(self, db: sqlite3.Connection, store: Store, source: str) -> None:
+        self._db = db
+        self.source = source
+        self._cache: dict[tuple[int, str], _Known] = {}
+        self._prefetched: set[tuple[int, str]] = set()
+        rows: list[tuple[Any, ...]] = []
+        self.size = 0
+        for record in stored_records(store, source):
+            rows.append(
+                (
+                    _CI_KIND if record.kind == "ci" else _REL_KIND,
+                    record.key,
+                    record.ci,
+                    record.digest,
+                    record.last_run,
+                    record.last_seen.isoformat(),
+                    None if record.absent_since is None else record.absent_since.isoformat(),
+                )
+            )
+            if len(rows) >= _RECORD_BATCH:
+                self._insert(rows)
+        self._insert(rows)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.size += len(rows)
+        rows.clear()
+
+    def get(self, kind: int, key: str) -> _Known | None:
+        if not self.size:
+            return None
+        found = self._cache.get((kind, key))
+        if found is not None or (kind, key) in self._prefetched:
+            return found
+        row = self._db.execute(
+            "SELECT ci, digest, absent_since FROM record WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return None if row is None else _Known(CiId(row[0]), row[1], row[2] is not None)
+
+    def prefetch(self, kind: int, keys: Iterable[str]) -> None:
+        if not self.size:
+            return
+        wanted = [k for k in set(keys) if (kind, k) not in self._prefetched]
+        for start in range(0, len(wanted), _FLUSH_EVERY):
+            part = wanted[start : start + _FLUSH_EVERY]
+            rows = self._db.execute(
+                "SELECT key, ci, digest, absent_since FROM record WHERE kind = ? AND key IN"
+                " (SELECT value FROM json_each(?))",
+                (kind, orjson.dumps(part).decode()),
+            )
+            for key, ci, digest, absent in rows:
+                self._cache[(kind, key)] = _Known(CiId(ci), digest, absent is not None)
+            self._prefetched.update((kind, k) for k in part)
+
+    def forget_prefetched(self) -> None:
+        self._cache.clear()
+        self._prefetched.clear()
+
+    def claims(self, ci: str) -> bool:
+        """A current record of the source names this CI (it reports it under some key)."""
+        if not self.size:
+            return False
+        row = self._db.execute(
+            "SELECT 1 FROM record WHERE kind = 0 AND absent_since IS NULL AND ci = ? LIMIT 1",
+            (ci,),
+        ).fetchone()
+        return row is not None
+
+    def unseen(self, kind: int) -> Iterator[SourceRecord]:
+        """Records of ``kind`` whose key this run did not see (``seen`` of the same kind)."""
+        rows = self._db.execute(
+            "SELECT key, ci, digest, last_run, last_seen, absent_since FROM record AS r"
+            " WHERE kind = ? AND NOT EXISTS"
+            " (SELECT 1 FROM seen AS s WHERE s.kind = r.kind AND s.key = r.key) ORDER BY key",
+            (kind,),
+        )
+        for key, ci, digest, last_run, last_seen, absent_since in rows:
+            yield SourceRecord(
+                source=self.source,
+                kind="ci" if kind == _CI_KIND else "relationship",
+                key=key,
+                ci=ci,
+                digest=digest,
+                last_run=last_run,
+                last_seen=datetime.fromisoformat(last_seen),
+                absent_since=None if absent_since is None else datetime.fromisoformat(absent_since),
+            )
 
 
 @dataclass(slots=True)
@@ -229,7 +462,7 @@ class _Item:
     incoming: IncomingCi
     key: str
     digest: str
-    record: SourceRecord | None
+    record: _Known | None
     placeholder: CiId | None = None  # the placeholder this run made for the key, if any
     target: CiId | None = None
     old: ConfigurationItem | None = None
@@ -253,19 +486,29 @@ class Planner:
         self.errors: list[str] = []
         self.error_count = 0
         self.complete = True
-        self.records: dict[str, SourceRecord] = {}
-        self.rel_records: dict[str, SourceRecord] = {}
-        for record in store.source_records(source):
-            (self.records if record.kind == "ci" else self.rel_records)[record.key] = record
-        self.source_size = len(self.records) + len(self.rel_records)
-        # CIs this source already reports under some key: never identification candidates.
-        self.own_claimed: set[str] = {r.ci for r in self.records.values() if r.absent_since is None}
-        self.run_keys: dict[str, CiId] = {}  # key -> CI, every CI item seen this run
-        self.run_claimed: set[str] = set()  # CIs reported (or created) by this run
-        self.placeholder_keys: dict[str, CiId] = {}  # refs kept alive only by relationships
+        # Per-item state lives in a scratch database, not in dicts: memory stays bounded by
+        # the chunk, whatever the size of the source (docs/importing.md, streaming).
+        self._scratch = _scratch_database()
+        # The source's records when the run started; current ones name CIs this source
+        # already reports under some key: never identification candidates.
+        self.records = _Records(self._scratch, store, source)
+        self.source_size = self.records.size
+        self.run_keys = _DiskMap(self._scratch, _CI_KIND)  # key -> CI, every CI item seen
+        self.seen_relationships = _DiskMap(self._scratch, _REL_KIND)  # relationship keys
+        self.run_claimed = _DiskMap(self._scratch, _CLAIMED_KIND)  # CIs reported or created
+        # Exceptions, kept in memory: refs kept alive only by relationships, conflicts.
+        self.placeholder_keys: dict[str, CiId] = {}
         self.conflict_keys: set[str] = set()
-        self.seen_relationships: set[str] = set()
         self._snapshot: _Snapshot | None = None
+
+    def close(self) -> None:
+        """Drop the run's scratch database (also done when the planner is collected)."""
+        self._scratch.close()
+
+    def _end_chunk(self) -> None:
+        for state in (self.run_keys, self.seen_relationships, self.run_claimed):
+            state.end_chunk()
+        self.records.forget_prefetched()
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -296,6 +539,10 @@ class Planner:
             self.complete = False
         for warning in inventory.warnings:
             self.warn(warning)
+        keys = [parsed.ci.id for parsed in inventory.cis]
+        self.run_keys.prefetch(keys)
+        self.run_claimed.prefetch(keys)  # new CIs take their key as id
+        self.records.prefetch(_CI_KIND, keys)
         items = self._screen(inventory.cis)
         self._resolve(items)
         if not self.failed:
@@ -303,6 +550,7 @@ class Planner:
             names = self._chunk_names(items)
             self._plan_relationships(inventory.relationships, plan, names)
             self._plan_changes(inventory.changes, plan)
+        self._end_chunk()
         return plan
 
     def _screen(self, incoming: Sequence[IncomingCi]) -> list[_Item]:
@@ -331,13 +579,13 @@ class Planner:
                 self.error(exc._render())
                 continue
             digest = digest_ci(ci)
-            record = self.records.get(key)
+            record = self.records.get(_CI_KIND, key)
             placeholder = self.placeholder_keys.pop(key, None)
             if (
                 record is not None
                 and self.options.skip_unchanged
                 and record.digest == digest
-                and record.absent_since is None
+                and not record.absent
                 and record.ci not in self.run_claimed
                 and self.snapshot.alive(record.ci)
             ):
@@ -393,8 +641,8 @@ class Planner:
                     c
                     for c in found.get(item.key, [])
                     if (not self.rules.same_class or c.ci_class == ci.ci_class)
-                    and c.id not in self.own_claimed
                     and c.id not in self.run_claimed
+                    and not self.records.claims(c.id)
                 ]
                 if not candidates:
                     left.append(item)
@@ -448,12 +696,12 @@ class Planner:
         if not items:
             return
         ids = [CiId(i.key) for i in items] + [CiId(f"{self.source}:{i.key}") for i in items]
-        taken = self.run_claimed | self.store.get_cis(ids).keys()
+        taken = set(self.store.get_cis(ids).keys())
         for item in items:
             target = CiId(item.key)
-            if target in taken:
+            if target in taken or target in self.run_claimed:
                 target = CiId(f"{self.source}:{item.key}")
-                if target in taken:
+                if target in taken or target in self.run_claimed:
                     self.conflict_keys.add(item.key)
                     self.conflict(
                         Conflict(
@@ -486,7 +734,7 @@ class Planner:
             if (
                 item.old is not None
                 and record is not None
-                and record.absent_since is not None
+                and record.absent
                 and item.old.status == Status.RETIRED
                 and not said(incoming, "status")
             ):
@@ -518,8 +766,8 @@ class Planner:
     def _record(
         self, records: list[SourceRecord], kind: str, key: str, ci: CiId, digest: str
     ) -> None:
-        old = (self.records if kind == "ci" else self.rel_records).get(key)
-        if old is not None and old.ci == ci and old.digest == digest and old.absent_since is None:
+        old = self.records.get(_CI_KIND if kind == "ci" else _REL_KIND, key)
+        if old is not None and old.ci == ci and old.digest == digest and not old.absent:
             return
         records.append(
             SourceRecord(
@@ -555,8 +803,8 @@ class Planner:
         this run creates."""
         found = self.run_keys.get(ref) or self.placeholder_keys.get(ref)
         if found is not None:
-            return found
-        record = self.records.get(ref)
+            return CiId(found)
+        record = self.records.get(_CI_KIND, ref)
         if (
             record is not None
             and ref not in self.conflict_keys
@@ -597,6 +845,16 @@ class Planner:
         refs = self._resolve_refs(
             {r for rel in valid for r in (rel.source_ref, rel.target_ref)}, chunk_names
         )
+        # The keys of relationships whose ends are known, looked up at once (the others,
+        # to placeholders, one by one).
+        texts = [
+            relationship_key((source, rel.type, target))
+            for rel in valid
+            if isinstance(source := refs.get(rel.source_ref), str)
+            and isinstance(target := refs.get(rel.target_ref), str)
+        ]
+        self.seen_relationships.prefetch(texts)
+        self.records.prefetch(_REL_KIND, texts)
         planned: list[tuple[RelKey, IncomingRelationship, str]] = []
         for rel in valid:
             ends = []
@@ -618,12 +876,12 @@ class Planner:
                 continue
             self.seen_relationships.add(text)
             digest = digest_relationship(rel.attributes)
-            record = self.rel_records.get(text)
+            record = self.records.get(_REL_KIND, text)
             if (
                 record is not None
                 and self.options.skip_unchanged
                 and record.digest == digest
-                and record.absent_since is None
+                and not record.absent
                 and self.snapshot.has_relationship(key)
             ):
                 self.report.count("relationship", "unchanged")
@@ -693,6 +951,10 @@ class Planner:
         """Each reference to a CI, to a tuple of candidates (ambiguous name), or None."""
         out: dict[str, CiId | tuple[CiId, ...] | None] = {}
         pending: list[str] = []
+        refs = list(refs)
+        self.run_keys.prefetch(refs)
+        self.run_claimed.prefetch(refs)
+        self.records.prefetch(_CI_KIND, refs)
         for ref in refs:
             if ref in self.conflict_keys:
                 out[ref] = None
@@ -700,7 +962,7 @@ class Planner:
             known = self._known_ref(ref)
             if known is not None:
                 out[ref] = known
-                if ref not in self.run_keys and ref in self.records:
+                if ref not in self.run_keys and self.records.get(_CI_KIND, ref) is not None:
                     # Still referenced: the CI stays reported, if only by reference.
                     self.placeholder_keys[ref] = known
             else:
@@ -796,24 +1058,28 @@ class Planner:
         cleanup = Cleanup()
         if self.failed or not self.complete:
             return cleanup
-        seen = self.run_keys.keys() | self.placeholder_keys.keys() | self.conflict_keys
-        unseen = [r for k, r in self.records.items() if k not in seen]
-        unseen_rels = [r for k, r in self.rel_records.items() if k not in self.seen_relationships]
+        self._end_chunk()
         due = self.now - self.options.grace
-        current = self.store.get_cis({r.ci for r in unseen})
         retire: list[SourceRecord] = []
-        for record in unseen:
-            ci = current.get(record.ci)
-            if ci is None:
-                cleanup.forget.append(("ci", record.key))
-                continue
-            if ci.status == Status.RETIRED or record.ci in self.run_claimed:
-                continue
-            self._mark_absent(record, cleanup, "absent")
-            if (record.absent_since or self.now) <= due:
-                retire.append(record)
+        for batch in _batched(self.records.unseen(_CI_KIND), _FLUSH_EVERY):
+            unseen = [
+                r
+                for r in batch
+                if r.key not in self.placeholder_keys and r.key not in self.conflict_keys
+            ]
+            current = self.store.get_cis({r.ci for r in unseen})
+            for record in unseen:
+                ci = current.get(record.ci)
+                if ci is None:
+                    cleanup.forget.append(("ci", record.key))
+                    continue
+                if ci.status == Status.RETIRED or record.ci in self.run_claimed:
+                    continue
+                self._mark_absent(record, cleanup, "absent")
+                if (record.absent_since or self.now) <= due:
+                    retire.append(record)
         delete: list[SourceRecord] = []
-        for record in unseen_rels:
+        for record in self.records.unseen(_REL_KIND):
             key = parse_relationship_key(record.key)
             if not self.snapshot.has_relationship(key):
                 cleanup.forget.append(("relationship", record.key))
@@ -822,12 +1088,14 @@ class Planner:
             if (record.absent_since or self.now) <= due:
                 delete.append(record)
         if retire or delete:
-            elsewhere_cis, elsewhere_rels = self._reported_elsewhere()
+            reported = self._reported_elsewhere()
+            retiring: set[str] = set()
             for record in retire:
-                if record.ci not in elsewhere_cis and record.ci not in cleanup.retire:
+                if not reported(_CI_KIND, record.ci) and record.ci not in retiring:
+                    retiring.add(record.ci)
                     cleanup.retire.append(record.ci)
             for record in delete:
-                if record.key not in elsewhere_rels:
+                if not reported(_REL_KIND, record.key):
                     cleanup.delete_relationships.append(parse_relationship_key(record.key))
                     cleanup.forget.append(("relationship", record.key))
         self._guard(cleanup)
@@ -842,18 +1110,32 @@ class Planner:
                 record.model_copy(update={"absent_since": self.now, "last_run": self.run_id})
             )
 
-    def _reported_elsewhere(self) -> tuple[set[str], set[str]]:
-        """CIs and relationship keys other sources still report."""
-        cis: set[str] = set()
-        rels: set[str] = set()
+    def _reported_elsewhere(self) -> Callable[[int, str], bool]:
+        """Whether other sources still report a CI (``_CI_KIND``, id) or a relationship
+        (``_REL_KIND``, key): their current records, gathered in the scratch database."""
+        db = self._scratch
+        db.execute("DELETE FROM elsewhere")
+        insert = "INSERT OR IGNORE INTO elsewhere (kind, key) VALUES (?, ?)"
+        rows: list[tuple[int, str]] = []
         sources = {run.source for run in self.store.list_runs(limit=10_000)} - {self.source}
         for other in sorted(sources):
-            for record in self.store.source_records(other):
+            for record in stored_records(self.store, other):
                 if record.absent_since is None:
-                    (cis if record.kind == "ci" else rels).add(
-                        record.ci if record.kind == "ci" else record.key
+                    rows.append(
+                        (_CI_KIND, record.ci) if record.kind == "ci" else (_REL_KIND, record.key)
                     )
-        return cis, rels
+                if len(rows) >= _FLUSH_EVERY:
+                    db.executemany(insert, rows)
+                    rows.clear()
+        db.executemany(insert, rows)
+
+        def reported(kind: int, key: str) -> bool:
+            row = db.execute(
+                "SELECT 1 FROM elsewhere WHERE kind = ? AND key = ?", (kind, key)
+            ).fetchone()
+            return row is not None
+
+        return reported
 
     def _guard(self, cleanup: Cleanup) -> None:
         removals = cleanup.removals
@@ -880,6 +1162,17 @@ class Planner:
                 f"(a truncated file? the wrong --source?), then re-run with "
                 f"--allow-deletes {removals} to accept"
             )
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _describe_refs(rel: IncomingRelationship) -> str:

@@ -2,8 +2,15 @@
 runs the pure algorithms (:mod:`impact.propagation`, :mod:`impact.changes`,
 :mod:`impact.priority`, :mod:`impact.causes`) and assembles the answer.
 
-Store round trips per answer: one ``topology()`` (cached by the store), one ``get_cis`` for
-the CIs shown, one ``maintenance_windows``, one ``history``.
+Store round trips per answer: one generation check (:mod:`impact.resident`; the topology is
+re-read only when it moved), one ``get_cis`` for the CIs shown, one ``maintenance_windows``,
+one ``history``.
+
+Freshness: by default an answer is computed on a snapshot in sync with the store (a one-shot
+run, the CLI). A long-running server passes its own :class:`~impact.resident.ResidentIndex`
+(``resident=``), whose ``max_staleness`` lets an answer use the previous snapshot while one
+background refresh runs; ``ImpactOptions.max_staleness`` overrides the bound per request
+(``timedelta(0)``: demand a fresh answer). ``ImpactReport.freshness`` says which it was.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from graph.errors import ValidationError
+from graph.errors import NotFoundError, ValidationError
 from graph.model import (
     CiId,
     ConfigurationItem,
@@ -29,7 +36,7 @@ from graph.model import (
 from graph.store import STATUS_ORDER, Store, resolve_reference
 from impact.causes import shared_causes, upstream
 from impact.changes import ScoredChange, score_changes
-from impact.index import I8, I32, ImpactFilter, ImpactIndex, index_for
+from impact.index import I8, I32, ImpactFilter, ImpactIndex
 from impact.priority import PriorityRules, suggest_priority
 from impact.propagation import STATES, BlastRadius, ImpactState, propagate
 from impact.report import (
@@ -43,6 +50,7 @@ from impact.report import (
     PathStep,
     Team,
 )
+from impact.resident import ResidentIndex, Snapshot, resident_for
 
 DEFAULT_CHANGE_WINDOW = timedelta(hours=72)
 _READ_CAP = Limits.MAX_PAGE  # CIs read from the store for services, teams and changes
@@ -62,6 +70,9 @@ class ImpactOptions:
     use_current_status: bool = True  # CIs already down or degraded count in quorums
     priority_rules: PriorityRules = field(default_factory=PriorityRules)
     max_changes: int = 50
+    # how far behind the store the topology may be (None: the resident index's own bound;
+    # timedelta(0): a fresh answer, waiting for a rebuild if the store moved)
+    max_staleness: timedelta | None = None
 
     @property
     def filter(self) -> ImpactFilter:
@@ -84,11 +95,15 @@ def analyse_impact(
     store: Store,
     failures: Mapping[CiId, ImpactState],
     options: ImpactOptions = ImpactOptions(),
+    *,
+    resident: ResidentIndex | None = None,
 ) -> ImpactReport:
-    """Everything the failure of ``failures`` affects, who to tell, and what changed."""
+    """Everything the failure of ``failures`` affects, who to tell, and what changed.
+    ``resident``: the server's resident index (default: a synchronous one, always fresh)."""
     if not 1 <= options.first <= Limits.MAX_PAGE:
         raise ValidationError(f"first must be 1..{Limits.MAX_PAGE}", field="first")
-    index = index_for(store)
+    snapshot = _snapshot(store, resident, options.max_staleness, failures)
+    index = snapshot.index
     topo = index.topology
     started = options.at or utcnow()
     seeds = {topo.number(ci): state for ci, state in failures.items()}
@@ -203,7 +218,7 @@ def analyse_impact(
         started=started,
         what_if=options.what_if,
         filter=options.filter,
-        freshness=Freshness(generation, topo.as_of, store.describe()),
+        freshness=freshness(snapshot, store),
         radius=radius,
     )
 
@@ -256,8 +271,6 @@ def refresh_incident(
     store: Store, incident_id: str, options: ImpactOptions = ImpactOptions()
 ) -> Incident:
     """Recompute and store the impact answer of an existing incident."""
-    from graph.errors import NotFoundError
-
     incident = store.get_incident(incident_id)
     if incident is None:
         raise NotFoundError(f"no incident {incident_id!r}")
@@ -306,7 +319,7 @@ class CausesReport:
             "failures": list(self.failures),
             "causes": [_plain(c) for c in self.causes],
             "major_incident": _plain(self.major_incident) if self.major_incident else None,
-            "freshness": _plain(self.freshness),
+            "freshness": self.freshness.as_json(),
         }
 
 
@@ -319,11 +332,17 @@ def common_causes(
     limit: int = 10,
     change_window: timedelta = DEFAULT_CHANGE_WINDOW,
     major_after: int | None = None,
+    resident: ResidentIndex | None = None,
+    max_staleness: timedelta | None = None,
 ) -> CausesReport:
     """The upstream CIs that the failures (label -> failed CIs) share, ranked by how many
     each explains, with recent changes on them. With ``major_after``, a cause explaining at
-    least that many failures is proposed as a major incident."""
-    index = index_for(store)
+    least that many failures is proposed as a major incident. ``resident`` and
+    ``max_staleness`` as for :func:`analyse_impact`."""
+    snapshot = _snapshot(
+        store, resident, max_staleness, [ci for cis in failures.values() for ci in cis]
+    )
+    index = snapshot.index
     topo = index.topology
     labels = list(failures)
     nodes = [[topo.number(ci) for ci in failures[label]] for label in labels]
@@ -360,7 +379,7 @@ def common_causes(
         tuple(labels),
         tuple(causes),
         major,
-        Freshness(topo.generation, topo.as_of, store.describe()),
+        freshness(snapshot, store),
     )
 
 
@@ -373,8 +392,6 @@ def incident_causes(
 ) -> CausesReport:
     """:func:`common_causes` of incidents (default: every open one). Several open incidents
     sharing one cause make that cause a major-incident candidate."""
-    from graph.errors import NotFoundError
-
     if incident_ids is None:
         incidents = store.list_incidents(open_only=True)
     else:
@@ -400,6 +417,39 @@ def incident_causes(
 
 # --------------------------------------------------------------------------------------------
 # Internals
+
+
+def _snapshot(
+    store: Store,
+    resident: ResidentIndex | None,
+    max_staleness: timedelta | None,
+    failed: Iterable[CiId],
+) -> Snapshot:
+    """The index to answer from: the caller's resident index (its bound, unless overridden),
+    else the store's synchronous one. A snapshot behind the store that does not know a failed
+    CI (created since) cannot answer: then a fresh one is waited for."""
+    chosen = resident if resident is not None else resident_for(store)
+    snapshot = chosen.get(max_staleness=max_staleness)
+    if not snapshot.fresh:
+        try:
+            for ci in failed:
+                snapshot.index.topology.number(ci)
+        except NotFoundError:
+            return chosen.get(max_staleness=timedelta(0))
+    return snapshot
+
+
+def freshness(snapshot: Snapshot, store: Store) -> Freshness:
+    """The answer's :class:`~impact.report.Freshness` from the snapshot it used."""
+    return Freshness(
+        generation=snapshot.generation,
+        as_of=snapshot.as_of,
+        store=store.describe(),
+        current_generation=snapshot.store_generation,
+        checked_at=snapshot.checked_at,
+        fresh=snapshot.fresh,
+        behind_since=snapshot.behind_since,
+    )
 
 
 @dataclass(frozen=True, slots=True)

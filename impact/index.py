@@ -6,17 +6,16 @@ of ``TYPE`` says. Entries from a member of a redundancy group into the CI owning
 *gated*: the group's quorum decides, so they live in the membership table instead of the CSR.
 
 Memory per relationship (measured by :meth:`ImpactIndex.nbytes`): forward CSR 4 B index +
-2 B type, reverse CSR 4 B + 2 B, so 12 B, plus row pointers and flags per CI and the
-membership table per redundancy group: 25-27 B on the generated 1M-CI CMDBs. scipy's edge
-weights are one read-only array of ones shared by every CSR of the process (8 B per entry of
-the largest), not counted per index. The index is immutable once built; :func:`index_for`
-caches one per store and topology ``generation``.
+2 B type, reverse CSR 4 B + 2 B, so 12 B, plus row pointers per CI and the membership table
+per redundancy group: about 22 B on the generated 1M-CI CMDBs. Only the reverse CSR (for
+:mod:`impact.causes`, a scipy BFS) keeps spare room for virtual roots. scipy's edge weights
+are one read-only float64 seen through a zero stride, so they cost no memory. The index is
+immutable once built; :func:`index_for` caches one per store and topology ``generation``.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -109,11 +108,19 @@ class Search:
 
 
 class _Csr:
-    """A CSR adjacency with spare room after its last row for a chain of virtual roots, so a
-    multi-source BFS with per-source start times is one scipy call without copying arrays."""
+    """A CSR adjacency. With ``roots``, spare room after its last row holds a chain of virtual
+    roots, so a multi-source BFS with per-source start times is one scipy call without copying
+    arrays (:meth:`search`, :meth:`bfs`); without, it is just the rows."""
 
     def __init__(
-        self, node_count: int, rows: I32, cols: I32, types: I16, *, sort: bool = True
+        self,
+        node_count: int,
+        rows: I32,
+        cols: I32,
+        types: I16,
+        *,
+        sort: bool = True,
+        roots: bool = True,
     ) -> None:
         if sort:
             order = np.lexsort((cols, rows))
@@ -121,9 +128,10 @@ class _Csr:
         n, e = node_count, int(cols.shape[0])
         self.node_count = n
         self.edge_count = e
-        self.indptr: I32 = np.zeros(n + CHAIN + 2, dtype=np.int32)
+        self.roots = roots
+        self.indptr: I32 = np.zeros(n + CHAIN + 2 if roots else n + 1, dtype=np.int32)
         np.cumsum(np.bincount(rows, minlength=n), out=self.indptr[1 : n + 1])
-        self.indices: I32 = np.empty(e + n + CHAIN, dtype=np.int32)
+        self.indices: I32 = np.empty(e + n + CHAIN if roots else e, dtype=np.int32)
         self.indices[:e] = cols
         self.types: I16 = types.astype(np.int16, copy=False)
         self._lock = threading.Lock()
@@ -144,7 +152,9 @@ class _Csr:
     def search(self, sources: I32, starts: I32) -> Search | None:
         """One scipy BFS from ``sources``, each entering at its time in ``starts`` through a
         chain of virtual roots after the last row; None when the start times span ``CHAIN`` or
-        more (the caller falls back to a frontier). Nothing is copied out of scipy's answer."""
+        more (the caller splits them). Nothing is copied out of scipy's answer."""
+        if not self.roots:
+            raise TypeError("this CSR keeps no room for virtual roots")
         low = int(starts.min())
         if int(starts.max()) - low >= CHAIN:
             return None
@@ -238,6 +248,7 @@ class Groups:
     types: U64  # row -> bit mask of propagating relationship types member -> owner
     by_member_indptr: I32  # node -> rows where it is the member (and can carry failure)
     by_member: I32
+    is_member: Bools  # node -> has such rows (1 B, read first: most CIs have none)
 
     @property
     def count(self) -> int:
@@ -257,87 +268,79 @@ class Groups:
             self.types,
             self.by_member_indptr,
             self.by_member,
+            self.is_member,
         )
         return sum(int(a.nbytes) for a in arrays)
 
 
 @dataclass(frozen=True, eq=False)
 class View:
-    """The plain (ungated) entries that pass a filter, split by target: into *core* CIs (those
-    that can reach a redundancy-group member, so quorums depend on them) and *tail* CIs (the
-    rest: traversed once, after the core has settled). Cached per filter on the index."""
+    """The plain (ungated) entries that pass a filter, as one CSR, and which redundancy-group
+    memberships the filter lets carry failure. Cached per filter on the index."""
 
-    core: _Csr
-    tail: _Csr
+    csr: _Csr
     node_allowed: Bools
     type_mask: np.uint64  # allowed relationship types as bits
-
-    def csr_into(self, node: int, is_core: Bools) -> _Csr:
-        return self.core if is_core[node] else self.tail
+    # per membership row: a relationship of an allowed type carries the member's failure to
+    # the owner, and the owner's class is allowed
+    row_ok: Bools
 
     def entries(self) -> tuple[I32, I32, I16]:
         """Every plain entry as (from, to, type) arrays."""
-        parts = []
-        for csr in (self.core, self.tail):
-            n, e = csr.node_count, csr.edge_count
-            rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(csr.indptr[: n + 1]))
-            parts.append((rows, csr.indices[:e], csr.types))
-        return (
-            np.concatenate([p[0] for p in parts]),
-            np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]),
-        )
+        csr = self.csr
+        n, e = csr.node_count, csr.edge_count
+        rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(csr.indptr[: n + 1]))
+        return rows, csr.indices[:e], csr.types
 
     def nbytes(self) -> int:
-        return self.core.nbytes() + self.tail.nbytes()
+        return self.csr.nbytes() + int(self.row_ok.nbytes)
 
 
 class Scratch:
     """Per-query working arrays, reused across queries.
 
-    Per CI (with room for the virtual roots of :meth:`_Csr.search`): the step it went down
-    (``t_down``), failed, i.e. went down or degraded (``t_fail``), or was put at risk
-    (``t_risk``); and the cause of each: the plain parent (>= 0), -1 for a failed CI, or
-    ``-2 - row`` when membership ``row`` of a redundancy group decided it. A time is stored
-    as ``zero + hops`` with a ``zero`` past every time of the queries before (:meth:`begin`),
-    so nothing needs resetting between queries: an older value means "not this time".
-    Per redundancy group: members lost so far (down, failed), and the step and membership
-    of the first failure; these few are reset after each query.
+    Per CI: the step it went down (``times[:, 0]``) or failed, i.e. went down or degraded
+    (``times[:, 1]``), side by side so that one cache line answers both; and the step and
+    cause of being put at risk (``risk``): ``-2 - row`` for membership ``row`` of the group
+    that did (the causes of the other states are worked out when asked). A time is stored as
+    ``zero + hops`` with a ``zero`` past every time of the queries before (:meth:`begin`), so
+    nothing needs resetting between queries: an older value means "not this time". The queues
+    hold the CIs in the order they failed (then those at risk) and those that went down after
+    failing, with the state and distance of each failed CI alongside. Per redundancy group:
+    members lost so far (down, failed), the step and membership of the first failure, and one
+    step's decisions; the propagation kernel resets the groups it touched before it returns.
     """
 
     def __init__(self, node_count: int, group_count: int) -> None:
-        size = node_count + CHAIN + 2
-        # no time of a query exceeds the CIs and virtual roots there are
-        self.window = size + 2
+        n = node_count
+        # no time of a query exceeds the CIs there are
+        self.window = n + 4
         self.zero = 0
-        self.t_down: I32 = np.zeros(size, dtype=np.int32)
-        self.t_fail: I32 = np.zeros(size, dtype=np.int32)
-        self.t_risk: I32 = np.zeros(size, dtype=np.int32)
-        self.p_down: I32 = np.full(size, -1, dtype=np.int32)
-        self.p_fail: I32 = np.full(size, -1, dtype=np.int32)
-        self.p_risk: I32 = np.full(size, -1, dtype=np.int32)
-        self.stamp: I32 = np.zeros(size, dtype=np.int32)
-        self.g_stamp: I32 = np.zeros(group_count, dtype=np.int32)
-        self.g_down: I32 = np.zeros(group_count, dtype=np.int32)
-        self.g_fail: I32 = np.zeros(group_count, dtype=np.int32)
-        self.g_first: I32 = np.full(group_count, INF, dtype=np.int32)
-        self.g_row: I32 = np.zeros(group_count, dtype=np.int32)
-        self.g_row_now: I32 = np.zeros(group_count, dtype=np.int32)  # per step, no reset
+        self.times: I32 = np.zeros((n, 2), dtype=np.int32)
+        self.risk: I32 = np.zeros((n, 2), dtype=np.int32)
+        self.t_down, self.t_fail = self.times[:, 0], self.times[:, 1]
+        self.t_risk, self.p_risk = self.risk[:, 0], self.risk[:, 1]
+        self.failed_queue: I32 = np.zeros(n, dtype=np.int32)
+        self.down_queue: I32 = np.zeros(n, dtype=np.int32)
+        self.out_state: I8 = np.zeros(n, dtype=np.int8)
+        self.out_distance: I32 = np.zeros(n, dtype=np.int32)
+        g = group_count
+        self.g_down: I32 = np.zeros(g, dtype=np.int32)
+        self.g_fail: I32 = np.zeros(g, dtype=np.int32)
+        self.g_first: I32 = np.full(g, INF, dtype=np.int32)
+        self.g_row: I32 = np.zeros(g, dtype=np.int32)
+        self.touched: I32 = np.zeros(g, dtype=np.int32)
+        # decisions of one step: a group may decide failed and down at once
+        self.decided: I32 = np.zeros((2 * g + 2, 2), dtype=np.int32)
 
     def begin(self) -> None:
-        """Move ``zero`` past every time written so far (the root of a search sits one step
-        before zero)."""
+        """Move ``zero`` past every time written so far."""
         zero = self.zero + self.window
         if zero + self.window >= _I32_MAX:  # once in ~2**31 / window queries
-            for times in (self.t_down, self.t_fail, self.t_risk):
-                times.fill(0)
+            self.times.fill(0)
+            self.risk.fill(0)
             zero = self.window
         self.zero = zero
-
-    def reset(self, groups: I32) -> None:
-        self.g_down[groups] = 0
-        self.g_fail[groups] = 0
-        self.g_first[groups] = INF
 
 
 _I32_MAX: Final = 2**31 - 1
@@ -351,10 +354,9 @@ class ImpactIndex:
     topology: Topology
     propagation: tuple[Propagation, ...]  # per topology type
     plain: View  # plain entries u -> v, unfiltered
-    reverse: _Csr  # every entry (plain and gated), v -> u: "what can make v fail"
+    reverse: _Csr  # every entry (plain and gated), v -> u: "what can make v fail" (causes, paths)
     groups: Groups
-    is_core: Bools  # can reach a redundancy-group member
-    is_tail: Bools  # not core, with room for virtual roots (not tail either)
+    kernel_seconds: float = 0.0  # loading (or compiling) the propagation kernel at build
     _views: OrderedDict[tuple[frozenset[str], frozenset[str]], View] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -368,8 +370,7 @@ class ImpactIndex:
                 return self._pool.pop()
         return Scratch(self.node_count, self.groups.count)
 
-    def give_back(self, scratch: Scratch, groups: I32) -> None:
-        scratch.reset(groups)
+    def give_back(self, scratch: Scratch) -> None:
         with self._views_lock:
             if len(self._pool) < 4:
                 self._pool.append(scratch)
@@ -384,13 +385,7 @@ class ImpactIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the index's own arrays (not the topology it was built from)."""
-        return (
-            self.plain.nbytes()
-            + self.reverse.nbytes()
-            + self.groups.nbytes()
-            + int(self.is_core.nbytes)
-            + int(self.is_tail.nbytes)
-        )
+        return self.plain.nbytes() + self.reverse.nbytes() + self.groups.nbytes()
 
     def type_number(self, name: str) -> int:
         try:
@@ -441,26 +436,26 @@ class ImpactIndex:
         else:
             type_mask = np.uint64((1 << len(self.topology.type_names)) - 1)
         if not filter.classes and not filter.types:
-            return View(self.plain.core, self.plain.tail, node_allowed, type_mask)
+            return self.plain
         rows, cols, types = self.plain.entries()
         keep = node_allowed[cols]
         if filter.types:
             allowed_types = np.zeros(len(self.topology.type_names), dtype=np.bool_)
             allowed_types[numbers] = True
             keep &= allowed_types[types]
-        return _split(
+        return _view(
             n,
             rows[keep],
             cols[keep],
             types[keep],
-            is_core=self.is_core,
+            groups=self.groups,
             node_allowed=node_allowed,
             type_mask=type_mask,
         )
 
     def edge_type(self, parent: int, child: int, view: View) -> str | None:
         """The name of a relationship type carrying failure from ``parent`` to ``child``."""
-        cols, types = view.csr_into(child, self.is_core).row(parent)
+        cols, types = view.csr.row(parent)
         hit = np.flatnonzero(cols == child)
         if hit.shape[0]:
             return self.topology.type_names[int(types[hit[0]])]
@@ -495,7 +490,7 @@ def build_index(topology: Topology, registry: Registry) -> ImpactIndex:
     >>> from impact.testing import topology_of
     >>> topo = topology_of([("app", "DEPENDS_ON", "db"), ("team", "OWNS", "app")])
     >>> index = build_index(topo, DEFAULT_REGISTRY)
-    >>> index.plain.tail.edge_count  # db -> app only: OWNS carries no failure
+    >>> index.plain.csr.edge_count  # db -> app only: OWNS carries no failure
     1
     """
     if len(topology.type_names) > _MAX_TYPES:
@@ -519,28 +514,26 @@ def build_index(topology: Topology, registry: Registry) -> ImpactIndex:
     groups, gated = _build_groups(topology, u, v, t)
     plain = ~gated
     reverse = _Csr(n, v, u, t)
-    members = np.unique(groups.member[groups.member >= 0])
-    is_core = np.zeros(n, dtype=np.bool_)
-    if members.shape[0]:
-        reached, _, _ = reverse.bfs(members, np.zeros(members.shape[0], dtype=np.int32))
-        is_core[reached] = True
     everything = np.ones(n, dtype=np.bool_)
     mask = np.uint64((1 << len(topology.type_names)) - 1)
-    view = _split(
-        n, u[plain], v[plain], t[plain], is_core=is_core, node_allowed=everything, type_mask=mask
+    view = _view(
+        n, u[plain], v[plain], t[plain], groups=groups, node_allowed=everything, type_mask=mask
     )
-    is_tail = np.zeros(n + CHAIN + 2, dtype=np.bool_)
-    is_tail[:n] = ~is_core
-    return ImpactIndex(topology, propagation, view, reverse, groups, is_core, is_tail)
+    index = ImpactIndex(topology, propagation, view, reverse, groups)
+    # load (or compile, once per install) the propagation kernel now, not in the first query
+    from impact.propagation import warm_up
+
+    index.kernel_seconds = warm_up(index)
+    return index
 
 
-def _split(
-    n: int, u: I32, v: I32, t: I16, *, is_core: Bools, node_allowed: Bools, type_mask: np.uint64
+def _view(
+    n: int, u: I32, v: I32, t: I16, *, groups: Groups, node_allowed: Bools, type_mask: np.uint64
 ) -> View:
-    into_core = is_core[v]
-    core = _Csr(n, u[into_core], v[into_core], t[into_core])
-    tail = _Csr(n, u[~into_core], v[~into_core], t[~into_core])
-    return View(core, tail, node_allowed, type_mask)
+    row_ok = (groups.types & type_mask) != 0
+    if groups.member.shape[0]:
+        row_ok &= node_allowed[groups.owner[groups.group]]
+    return View(_Csr(n, u, v, t, roots=False), node_allowed, type_mask, row_ok)
 
 
 _RULE = {
@@ -622,6 +615,7 @@ def _build_groups(topology: Topology, u: I32, v: I32, t: I16) -> tuple[Groups, B
         types=masks,
         by_member_indptr=by_member_indptr,
         by_member=by_member_order,
+        is_member=np.diff(by_member_indptr) > 0,
     )
     return groups, gated
 
@@ -636,64 +630,27 @@ def _number_or_missing(topology: Topology, ci: str) -> int:
         return -1
 
 
-def gather_rows(indptr: I32, nodes: I32) -> tuple[npt.NDArray[np.int64], I32]:
-    """The positions ``indptr[k]:indptr[k+1]`` of every row k in ``nodes``, concatenated,
-    with the index in ``nodes`` each came from.
-
-    >>> gather_rows(np.array([0, 2, 3], np.int32), np.array([1, 0], np.int32))
-    (array([2, 0, 1]), array([0, 1, 1], dtype=int32))
-    """
-    starts = indptr[nodes].astype(np.int64)
-    counts = indptr[nodes + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-    owner = np.repeat(np.arange(nodes.shape[0], dtype=np.int32), counts)
-    # each position is its row's start plus its rank in the output, less the row's offset
-    shift = starts - (np.cumsum(counts) - counts)
-    return np.arange(total, dtype=np.int64) + shift[owner], owner
-
-
-def gather_positions(indptr: I32, nodes: I32) -> npt.NDArray[np.int64]:
-    """:func:`gather_rows` without the owners.
-
-    >>> gather_positions(np.array([0, 2, 3], np.int32), np.array([1, 0], np.int32))
-    array([2, 0, 1])
-    """
-    starts = indptr[nodes].astype(np.int64)
-    counts = indptr[nodes + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.arange(total, dtype=np.int64) + shift  # type: ignore[no-any-return]
-
-
 # --------------------------------------------------------------------------------------------
 # One index per store and generation
 
 
 class _HasTopology(Protocol):
+    """A store, as far as :func:`index_for` reads it (``generation()``, when the store has
+    it, is the cheap check; see :class:`impact.resident.IndexSource`)."""
+
     registry: Registry
 
     def topology(self) -> Topology: ...
 
 
-_cache: weakref.WeakKeyDictionary[object, ImpactIndex] = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
-
-
 def index_for(store: _HasTopology) -> ImpactIndex:
-    """The store's impact index, rebuilt only when its topology ``generation`` changed."""
-    topology = store.topology()
-    with _cache_lock:
-        cached = _cache.get(store)
-    if cached is not None and cached.generation == topology.generation:
-        return cached
-    built = build_index(topology, store.registry)
-    with _cache_lock:
-        _cache[store] = built
-    return built
+    """The store's impact index, in sync with it: one generation round trip when nothing
+    moved, else a synchronous rebuild. The index is the process's one resident index of the
+    store (:func:`impact.resident.resident_for`); long-running servers that may answer from
+    a snapshot a little behind use their own :class:`impact.resident.ResidentIndex`."""
+    from impact.resident import FRESH, resident_for  # resident builds on this module
+
+    return resident_for(store).get(max_staleness=FRESH).index
 
 
 def names_of(index: ImpactIndex, nodes: Iterable[int]) -> list[str]:

@@ -24,19 +24,21 @@ The semantics, precisely (``docs/impact.md`` has the prose version):
   worsen.
 
 This is the least fixpoint of ``t(v) = min(1 + t(u) over plain entries, 1 + k-th smallest
-member time over groups)`` per state level. CIs that can reach a group member (the *core*)
-are simulated step by step in numpy, counting lost members per group; the rest (the *tail*)
-is one scipy BFS (in C) per state level from the settled core. See :class:`_Run`.
+member time over groups)`` per state level. One compiled pass (:func:`_simulate`, numba)
+computes it level by level for both state levels at once, counting lost members per group,
+and records each CI's time, cause and place in the answer as it goes. See :func:`propagate`.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -51,11 +53,7 @@ from impact.index import (
     ImpactFilter,
     ImpactIndex,
     Scratch,
-    Search,
     View,
-    _Csr,
-    gather_positions,
-    gather_rows,
 )
 
 
@@ -86,11 +84,11 @@ class Hop:
 class BlastRadius:
     """The result of :func:`propagate`: what is affected, how badly, how far, and why.
 
-    ``affected`` lists every affected CI (the failed ones included) in no particular order,
-    with ``states`` (1 at risk, 2 degraded, 3 down) and ``distances`` alongside; ``nodes`` is
-    the same set nearest first. Per-CI questions (:meth:`code_of`, :meth:`path`,
-    :meth:`rule`) are answered from working arrays the index lends until this object is
-    garbage-collected.
+    ``affected`` lists every affected CI (the failed ones included) in the order they failed,
+    then those at risk, with ``states`` (1 at risk, 2 degraded, 3 down) and ``distances``
+    alongside; ``nodes`` is the same set nearest first. Per-CI questions (:meth:`code_of`,
+    :meth:`path`, :meth:`rule`) are answered from working arrays the index lends until this
+    object is garbage-collected.
     """
 
     def __init__(
@@ -102,24 +100,26 @@ class BlastRadius:
         failed: Mapping[int, ImpactState],
         baseline: I8 | None,
         scratch: Scratch,
-        answer: _Answer,
+        count: int,
         limit: int,
-        down_preds: I32 | None = None,
-        fail_preds: I32 | None = None,
     ) -> None:
         self.index = index
         self.view = view
         self.filter = filter
         self.failed = dict(failed)
         self.baseline = baseline
-        self._answer = answer
-        self.affected = answer.affected()  # every affected CI, failed ones included
         self._s = scratch
         self._zero = scratch.zero  # scratch times are stored as zero + hops
         self._limit = limit
-        # scipy's predecessors for the tail, used as they came (None: in the scratch)
-        self._down_preds = down_preds
-        self._fail_preds = fail_preds
+        self.count = count
+        # copies: the scratch goes back to the index's pool with this object
+        self.affected: I32 = scratch.failed_queue[:count].copy()
+        self.states: I8 = scratch.out_state[:count].copy()  # 1 at risk, 2 degraded, 3 down
+
+    @cached_property
+    def distances(self) -> I32:
+        """Per ``affected`` CI: hops from the failed CIs to its final state."""
+        return self._s.out_distance[: self.count].copy()
 
     def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
         """Which of ``nodes`` have a time of this query in ``times``, within the limit."""
@@ -132,41 +132,10 @@ class BlastRadius:
         return hops if 0 <= hops <= self._limit else INF
 
     @cached_property
-    def states(self) -> I8:
-        """Per ``affected`` CI: 1 at risk, 2 degraded, 3 down."""
-        a = self._answer
-        tail = a.tail.nodes
-        if a.tail_all_down:
-            tail_states = np.full(tail.shape[0], _DOWN, dtype=np.int8)
-        else:
-            tail_states = np.where(self._within(self._s.t_down, tail), np.int8(_DOWN), _DEG)
-        return np.concatenate(
-            (self.codes(a.core), tail_states, np.full(a.risk.shape[0], _RISK, dtype=np.int8))
-        ).astype(np.int8)
-
-    @cached_property
-    def distances(self) -> I32:
-        """Per ``affected`` CI: hops from the failed CIs to its final state."""
-        s, a, zero = self._s, self._answer, np.int32(self._zero)
-        core = a.core
-        down = self._within(s.t_down, core)
-        fail = self._within(s.t_fail, core)
-        core_at = np.where(down, s.t_down[core], np.where(fail, s.t_fail[core], s.t_risk[core]))
-        tail_at = a.tail.hops
-        if not a.tail_all_down:  # the tail times are when each failed: down may be later
-            down_at = s.t_down[a.tail.nodes] - zero
-            tail_at = np.where(down_at.view(np.uint32) <= self._limit, down_at, tail_at)
-        return np.concatenate((core_at - zero, tail_at, s.t_risk[a.risk] - zero)).astype(np.int32)
-
-    @cached_property
     def nodes(self) -> I32:
         """Affected CIs (failed ones included), nearest first, then by node number."""
         key = (self.distances.astype(np.int64) << 32) | self.affected.astype(np.int64)
         return (np.sort(key) & 0xFFFFFFFF).astype(np.int32)
-
-    @property
-    def count(self) -> int:
-        return int(self.affected.shape[0])
 
     def code_of(self, node: int) -> int:
         """0 unaffected, 1 at risk, 2 degraded, 3 down."""
@@ -199,17 +168,63 @@ class BlastRadius:
         return self._time(s.t_risk, node) if code else -1
 
     def _cause(self, node: int, code: int) -> int:
-        """Why ``node`` reached state ``code`` when it did: a parent, -1, or -2 - row."""
+        """Why ``node`` reached state ``code`` when it did: a parent, -1 for a failed CI, or
+        ``-2 - row`` for the membership that broke a group's quorum.
+
+        Worked out from the times (the simulation records none, so that only the CIs whose
+        explanation is read pay for it): a CI that went down (failed) one step before, with a
+        plain entry of this view into ``node``, as the simulation gives plain entries the
+        precedence; else a group of ``node`` whose verdict reached ``code`` one step before,
+        and a member it lost then."""
         s = self._s
         if code == _RISK:
             return int(s.p_risk[node])
         down = code == _DOWN
-        preds = self._down_preds if down else self._fail_preds
-        if preds is not None and self.index.is_tail[node]:
-            parent = int(preds[node])
-            if 0 <= parent < self.index.node_count:
-                return parent
-        return int(s.p_down[node] if down else s.p_fail[node])
+        times = s.t_down if down else s.t_fail
+        t = self._time(times, node)
+        if t == 0:
+            return -1
+        sources, _ = self.index.reverse.row(node)
+        for u in sources[times[sources] == self._zero + t - 1].tolist():
+            cols, _ = self.view.csr.row(u)
+            at = int(np.searchsorted(cols, node))
+            if at < cols.shape[0] and int(cols[at]) == node:
+                return int(u)
+        return self._group_cause(node, t - 1, down)
+
+    def _group_cause(self, node: int, step: int, down: bool) -> int:
+        g, s = self.index.groups, self._s
+        lo, hi = np.searchsorted(g.owner, (node, node + 1))  # groups are sorted by owner
+        for group in range(int(lo), int(hi)):
+            rows = np.arange(g.indptr[group], g.indptr[group + 1], dtype=np.int64)
+            rows = rows[self.view.row_ok[rows] & (g.member[rows] >= 0)]
+            members = g.member[rows]
+            at_down = s.t_down[members].astype(np.int64) - self._zero
+            at_fail = s.t_fail[members].astype(np.int64) - self._zero
+            before = (
+                self.baseline[members].astype(np.int64)
+                if self.baseline is not None
+                else np.zeros(members.shape[0], dtype=np.int64)
+            )
+
+            def verdict(
+                by: int,
+                group: int = group,
+                at_down: npt.NDArray[np.int64] = at_down,
+                at_fail: npt.NDArray[np.int64] = at_fail,
+                before: npt.NDArray[np.int64] = before,
+            ) -> int:
+                lost_down = int((((at_down >= 0) & (at_down <= by)) | (before >= _DOWN)).sum())
+                lost_fail = int((((at_fail >= 0) & (at_fail <= by)) | (before >= _DEG)).sum())
+                if lost_down >= int(g.lose_down[group]):
+                    return _DOWN
+                return _DEG if lost_fail >= int(g.lose_fail[group]) else 0
+
+            now, was = verdict(step), verdict(step - 1)
+            if (now == _DOWN and was < _DOWN) if down else (now >= _DEG and was == 0):
+                hit = (at_down == step) if down else (at_down == step) | (at_fail == step)
+                return -2 - int(rows[np.flatnonzero(hit)[0]])
+        raise AssertionError(f"no cause found for CI {node} at step {step + 1}")
 
     def path(self, node: int) -> list[Hop]:
         """The explanation of ``node``: hops back to a failed CI, ``distance`` + 1 long.
@@ -364,17 +379,18 @@ def propagate(
 
     s = index.borrow()
     s.begin()
-    run = _Run(index, view, s, baseline=baseline, limit=limit, by_class=bool(filter.classes))
     try:
-        run.core(
-            np.unique(np.array(down_seeds, dtype=np.int32)),
-            np.unique(np.array(down_seeds + deg_seeds, dtype=np.int32)),
+        count = _run(
+            index,
+            view,
+            s,
+            np.array(down_seeds, dtype=np.int32),
+            np.array(deg_seeds, dtype=np.int32),
+            baseline=baseline,
+            limit=limit,
         )
-        run.tail()
-        run.at_risk()
-        answer = run.answer()
     except BaseException:
-        index.give_back(s, run.groups())
+        index.give_back(s)
         raise
     radius = BlastRadius(
         index,
@@ -383,481 +399,291 @@ def propagate(
         failed=failures,
         baseline=baseline,
         scratch=s,
-        answer=answer,
+        count=count,
         limit=limit,
-        down_preds=run.down_preds,
-        fail_preds=run.fail_preds,
     )
-    weakref.finalize(radius, index.give_back, s, run.groups())
+    weakref.finalize(radius, index.give_back, s)
     return radius
 
 
-_EMPTY: Final = np.empty(0, dtype=np.int32)
-_EMPTY.flags.writeable = False
-
-Sources = tuple[I32, I32, I32]  # nodes, start times (hops), causes (-1, or -2 - row)
+_NO_BASELINE: Final = np.zeros(0, dtype=np.int8)
 
 
-class _Run:
-    """One propagation: fills the scratch arrays (times as ``zero`` + hops).
-
-    *Core* CIs (those that can reach a redundancy-group member) go first, one synchronous
-    step at a time in numpy: the CIs that went down or failed at a step expand over plain
-    entries, and count as lost members of their groups (counters per group, so a group costs
-    only the members that changed); a group whose verdict worsens decides its owner for the
-    next step. Nothing in the core depends on the rest, so once it has settled, the *tail*
-    (no groups there) takes one scipy BFS down from the down CIs, and only when some CI failed
-    before it went down, one more from every failed CI; each source enters at its own time,
-    and a tail BFS with few sources tries a numpy frontier first. Times live in the scratch;
-    the tail's parents stay in scipy's predecessor arrays.
-    """
-
-    def __init__(
-        self,
-        index: ImpactIndex,
-        view: View,
-        s: Scratch,
-        *,
-        baseline: I8 | None,
-        limit: int,
-        by_class: bool,
-    ) -> None:
-        self.index = index
-        self.view = view
-        self.s = s
-        self.zero = s.zero
-        self.baseline = baseline
-        self.limit = limit
-        self.by_class = by_class  # group owners must pass the class filter
-        self.by_type = bool(view.type_mask != index.plain.type_mask)
-        self.core_down: list[I32] = []  # core CIs as they went down (each once)
-        self.core_fail: list[I32] = []  # ... and failed
-        self.touched: list[I32] = []  # groups, by the step a member first failed
-        self.tail_down: list[Sources] = []  # tail CIs that start the tail BFS
-        self.tail_fail: list[Sources] = []
-        self.tail_reach = _NO_REACH  # tail CIs failed
-        self.tail_all_down = True  # ... all down: the failed BFS was not needed
-        self.risk: I32 = _EMPTY
-        self.down_preds: I32 | None = None
-        self.fail_preds: I32 | None = None
-
-    def groups(self) -> I32:
-        """The groups whose counters this query wrote (the only scratch entries to reset)."""
-        return np.concatenate(self.touched) if self.touched else _EMPTY
-
-    def answer(self) -> _Answer:
-        core = np.concatenate(self.core_fail) if self.core_fail else _EMPTY
-        return _Answer(core, self.tail_reach, self.tail_all_down, self.risk)
-
-    def hops(self, times: I32, nodes: I32) -> I32:
-        """Times of ``nodes`` in hops, INF where this query wrote none."""
-        at = times[nodes]
-        return np.where(at >= self.zero, at - np.int32(self.zero), INF).astype(np.int32)
-
-    # -- the core ------------------------------------------------------------------------
-
-    def core(self, down: I32, failed: I32) -> None:
-        s, is_core, csr, zero = self.s, self.index.is_core, self.view.core, self.zero
-        core_down, core_failed = is_core[down], is_core[failed]
-        self.tail_down.append(_starting(down[~core_down], 0))
-        self.tail_fail.append(_starting(failed[~core_failed], 0))
-        nd, nf = down[core_down], failed[core_failed]
-        s.t_down[nd] = zero
-        s.p_down[nd] = -1
-        s.t_fail[nf] = zero
-        s.p_fail[nf] = -1
-        self.core_down.append(nd)
-        self.core_fail.append(nf)
-        t = 0
-        while (nd.shape[0] or nf.shape[0]) and t < self.limit:
-            step = t + 1
-            new_down = self._expand(csr, nd, s.t_down, s.p_down, step)
-            new_fail = self._expand(csr, nf, s.t_fail, s.p_fail, step)
-            if self.index.groups.count:
-                owners_down, why_down, owners_fail, why_fail = self._quorums(nd, nf, t)
-                new_down = self._decide(owners_down, why_down, step, down=True, new=new_down)
-                new_fail = self._decide(owners_fail, why_fail, step, down=False, new=new_fail)
-            lag = new_down[s.t_fail[new_down] < zero]  # down without failing first
-            if lag.shape[0]:
-                s.t_fail[lag] = zero + step
-                s.p_fail[lag] = s.p_down[lag]
-                new_fail = np.concatenate((new_fail, lag))
-            self.core_down.append(new_down)
-            self.core_fail.append(new_fail)
-            nd, nf, t = new_down, new_fail, step
-
-    def _expand(self, csr: _Csr, frontier: I32, times: I32, parents: I32, step: int) -> I32:
-        """The CIs that ``frontier`` reaches over ``csr`` and that have no time yet: they get
-        ``step``, and one of ``frontier`` as parent. Returns them, each once."""
-        if not frontier.shape[0]:
-            return _EMPTY
-        positions, owner = gather_rows(csr.indptr, frontier)
-        reached = csr.indices[positions]
-        fresh = times[reached] < self.zero
-        reached = reached[fresh]
-        if not reached.shape[0]:
-            return _EMPTY
-        via = frontier[owner[fresh]]
-        reached, first = _distinct(reached, self.s.stamp)
-        times[reached] = self.zero + step
-        parents[reached] = via[first]
-        return reached
-
-    def _rows(self, nodes: I32) -> I32:
-        """The memberships of ``nodes`` that can carry their failure to the group's owner."""
-        g = self.index.groups
-        if not nodes.shape[0]:
-            return _EMPTY
-        rows: I32 = g.by_member[gather_positions(g.by_member_indptr, nodes)]
-        if self.by_type:
-            rows = rows[(g.types[rows] & self.view.type_mask) != 0]
-        if self.by_class:
-            rows = rows[self.view.node_allowed[g.owner[g.group[rows]]]]
-        return rows
-
-    def _quorums(self, nd: I32, nf: I32, t: int) -> tuple[I32, I32, I32, I32]:
-        """Count the members that went down (``nd``) or failed (``nf``) at step ``t`` against
-        their groups. Returns the owners whose group now says down, with the cause (-2 - the
-        membership that broke the quorum), and likewise those it now says degraded."""
-        g, s, baseline = self.index.groups, self.s, self.baseline
-        now_t = self.zero + t
-        rows = self._rows(nf)
-        k_fail = rows.shape[0]  # rows of members that failed at t; some went down too
-        went_down = s.t_down[g.member[rows]] == now_t
-        # and those that went down at t but failed before
-        down_only = self._rows(nd[s.t_fail[nd] != now_t])
-        if down_only.shape[0]:
-            rows = np.concatenate((rows, down_only))
-            went_down = np.concatenate((went_down, np.ones(down_only.shape[0], np.bool_)))
-        if not rows.shape[0]:
-            return _EMPTY, _EMPTY, _EMPTY, _EMPTY
-        row_groups = g.group[rows]
-        changed, one = _distinct(row_groups, s.g_stamp)
-        local = s.g_stamp[row_groups]  # each row's position in ``changed``
-        k = changed.shape[0]
-        # a member fails no later than it goes down: a group's first news is a failure
-        new = s.g_first[changed] == INF
-        if new.any():
-            fresh = changed[new]
-            s.g_first[fresh] = t
-            s.g_row[fresh] = rows[one[new]]
-            self.touched.append(fresh)
-            if baseline is not None:
-                self._before(fresh)
-        fail_local, down_local = local[:k_fail], local[went_down]
-        if baseline is not None:  # members lost before count already
-            before = baseline[g.member[rows]]
-            fail_local = fail_local[before[:k_fail] < _DEG]
-            down_local = local[went_down & (before < _DOWN)]
-        lose_down, lose_fail = g.lose_down[changed], g.lose_fail[changed]
-        lost_down, lost_fail = s.g_down[changed], s.g_fail[changed]
-        was_down = lost_down >= lose_down
-        was_fail = was_down | (lost_fail >= lose_fail)
-        lost_down += np.bincount(down_local, minlength=k).astype(np.int32)
-        lost_fail += np.bincount(fail_local, minlength=k).astype(np.int32)
-        now_down = lost_down >= lose_down
-        to_down = now_down & ~was_down
-        to_fail = (now_down | (lost_fail >= lose_fail)) & ~was_fail
-        s.g_down[changed] = lost_down
-        s.g_fail[changed] = lost_fail
-        if not to_down.any() and not to_fail.any():
-            return _EMPTY, _EMPTY, _EMPTY, _EMPTY
-        # per group, a membership that changed at this step: down for a group now down
-        # (the member that broke the quorum went down now), else failed
-        s.g_row_now[row_groups[:k_fail]] = rows[:k_fail]
-        s.g_row_now[row_groups[went_down]] = rows[went_down]
-        down_groups, fail_groups = changed[to_down], changed[to_fail]
-        owners_down, at = _distinct(g.owner[down_groups], s.stamp)
-        why_down = s.g_row_now[down_groups[at]]
-        owners_fail, at = _distinct(g.owner[fail_groups], s.stamp)
-        why_fail = s.g_row_now[fail_groups[at]]
-        return owners_down, (-2 - why_down), owners_fail, (-2 - why_fail)
-
-    def _before(self, groups: I32) -> None:
-        """Start the counters of ``groups`` (touched for the first time) from the baseline:
-        members lost before this failure count, and the verdict they gave is no news."""
-        g, s = self.index.groups, self.s
-        assert self.baseline is not None
-        positions, local = gather_rows(g.indptr, groups)
-        members = g.member[positions]
-        valid = (members >= 0) & ((g.types[positions] & self.view.type_mask) != 0)
-        before = np.where(valid, self.baseline[np.maximum(members, 0)], 0)
-        k = groups.shape[0]
-        down = np.bincount(local, weights=before >= _DOWN, minlength=k).astype(np.int32)
-        fail = np.bincount(local, weights=before >= _DEG, minlength=k).astype(np.int32)
-        s.g_down[groups] = down
-        s.g_fail[groups] = fail
-
-    def _decide(self, owners: I32, why: I32, step: int, *, down: bool, new: I32) -> I32:
-        """Owners a group decided at ``step``: core ones that had no time yet join ``new``;
-        tail ones start the tail BFS."""
-        if not owners.shape[0]:
-            return new
-        s = self.s
-        core = self.index.is_core[owners]
-        if not core.all():
-            tail = ~core
-            (self.tail_down if down else self.tail_fail).append(
-                (owners[tail], np.full(int(tail.sum()), step, dtype=np.int32), why[tail])
-            )
-            owners, why = owners[core], why[core]
-        times, parents = (s.t_down, s.p_down) if down else (s.t_fail, s.p_fail)
-        fresh = times[owners] < self.zero
-        owners = owners[fresh]
-        times[owners] = self.zero + step
-        parents[owners] = why[fresh]
-        return np.concatenate((new, owners))
-
-    # -- the tail ------------------------------------------------------------------------
-
-    def tail(self) -> None:
-        """Down from the down CIs; then, only if some CI failed before it went down (or
-        without going down), failed from every failed CI. The tail has no groups, so when
-        none did, a tail CI fails exactly when it goes down and one BFS answers both."""
-        s, tail = self.s, self.view.tail
-        core_down = _with_tail_entries(self.core_down, tail)
-        down = _earliest(self.tail_down)
-        self.down_preds, self.tail_reach = self._tail_bfs(
-            core_down, self.hops(s.t_down, core_down), down, down=True
-        )
-        core_fail = _with_tail_entries(self.core_fail, tail)
-        fail_at = self.hops(s.t_fail, core_fail)
-        fail = _earliest([*self.tail_fail, down])
-        if not (
-            (fail_at < self.hops(s.t_down, core_fail)).any()
-            or (fail[1] < self.hops(s.t_down, fail[0])).any()
-        ):
-            return
-        self.tail_all_down = False
-        self.fail_preds, self.tail_reach = self._tail_bfs(core_fail, fail_at, fail, down=False)
-
-    def _tail_bfs(
-        self, core: I32, core_starts: I32, tail: Sources, *, down: bool
-    ) -> tuple[I32 | None, _Reach]:
-        """BFS over the tail entries from ``core`` CIs (their time is final) and ``tail``
-        sources. Returns scipy's predecessors (None when the scratch holds the parents) and
-        the tail CIs reached."""
-        s, limit = self.s, self.limit
-        times, parents = (s.t_down, s.p_down) if down else (s.t_fail, s.p_fail)
-        nodes, starts, causes = tail
-        if not nodes.shape[0] and not core.shape[0]:
-            return None, _NO_REACH
-        # reached at its own start: the cause is the source's (kept in the scratch)
-        parents[nodes] = causes
-        # tail sources first: per start time, the core ones are then the last entries of
-        # their level but for the next virtual root, so they are cut out without a mask
-        sources = np.concatenate((nodes, core))
-        all_starts = np.concatenate((starts, core_starts))
-        small = sources.shape[0] <= _SMALL
-        found = None if small else self.view.tail.search(sources, all_starts)
-        if found is None:
-            # a few sources: most likely a small reach, for which scipy's set-up over every
-            # CI costs more than a numpy frontier; or start times too far apart for scipy
-            frontier = _frontier(
-                self.view.tail,
-                sources,
-                all_starts,
-                times,
-                parents,
-                zero=self.zero,
-                limit=limit,
-                stamp=s.stamp,
-                is_tail=self.index.is_tail,
-                budget=_SMALL_REACH if small else None,
-            )
-            if frontier is not None:
-                return None, frontier
-            found = self.view.tail.search(sources, all_starts)
-            if found is None:
-                raise AssertionError("few sources span few start times")
-        end = found.assign_times(times, self.zero, limit)
-        low = found.first + 1
-        span = int(all_starts.max()) - low + 1
-        per_start = np.bincount(core_starts - low, minlength=span)
-        kept: list[tuple[int, int]] = []
-        at = 1
-        for j in range(min(span, len(found.ends) - 1)):
-            level_end = found.ends[j + 1]
-            kept.append((at, level_end - int(per_start[j]) - (1 if j + 1 < span else 0)))
-            at = level_end
-        kept.append((at, end))
-        return found.preds, _Reach.of_search(found, kept)
-
-    # -- at risk ---------------------------------------------------------------------------
-
-    def at_risk(self) -> None:
-        """Owners of a group with a failed member that stayed up are at risk, from the step
-        after the first member failed."""
-        s, g, limit, zero = self.s, self.index.groups, self.limit, np.int32(self.zero)
-        found: list[I32] = []
-        # latest step first, so that an owner ends with the earliest of its groups
-        for groups in reversed(self.touched):
-            owners = g.owner[groups]
-            at = int(s.g_first[groups[0]]) + 1  # one step per entry of ``touched``
-            failed = np.minimum(
-                (s.t_fail[owners] - zero).view(np.uint32), (s.t_down[owners] - zero).view(np.uint32)
-            )
-            keep = failed > limit
-            if at > limit or not keep.any():
-                continue
-            owners = owners[keep]
-            s.t_risk[owners] = zero + at
-            s.p_risk[owners] = -2 - s.g_row[groups[keep]]
-            found.append(owners)
-        if found:
-            self.risk, _ = _distinct(np.concatenate(found), s.stamp)
-
-
-def _starting(nodes: I32, step: int) -> Sources:
-    k = nodes.shape[0]
-    return nodes, np.full(k, step, dtype=np.int32), np.full(k, -1, dtype=np.int32)
-
-
-def _earliest(parts: list[Sources]) -> Sources:
-    """The sources of ``parts``, each node once with its earliest start."""
-    parts = [p for p in parts if p[0].shape[0]]
-    if not parts:
-        return _EMPTY, _EMPTY, _EMPTY
-    if len(parts) == 1 and parts[0][0].shape[0] == 1:
-        return parts[0]
-    nodes = np.concatenate([p[0] for p in parts])
-    starts = np.concatenate([p[1] for p in parts])
-    causes = np.concatenate([p[2] for p in parts])
-    order = np.lexsort((starts, nodes))
-    nodes, starts, causes = nodes[order], starts[order], causes[order]
-    first = np.ones(nodes.shape[0], dtype=np.bool_)
-    first[1:] = nodes[1:] != nodes[:-1]
-    return nodes[first], starts[first], causes[first]
-
-
-def _with_tail_entries(parts: list[I32], tail: _Csr) -> I32:
-    nodes = np.concatenate(parts) if parts else _EMPTY
-    return nodes[tail.indptr[nodes + 1] > tail.indptr[nodes]]
-
-
-def _distinct(items: I32, stamp: I32) -> tuple[I32, I32]:
-    """The distinct values of ``items``, and where each occurs (its last occurrence: numpy
-    writes repeated indices in order); ``stamp`` (any scratch array indexed by the values)
-    then maps each value to its position among them. Linear, unlike a sort."""
-    k = items.shape[0]
-    at = np.arange(k, dtype=np.int32)
-    stamp[items] = at
-    last = np.flatnonzero(stamp[items] == at).astype(np.int32)
-    distinct = items[last]
-    stamp[distinct] = np.arange(distinct.shape[0], dtype=np.int32)
-    return distinct, last
-
-
-def _frontier(
-    csr: _Csr,
-    nodes: I32,
-    starts: I32,
-    times: I32,
-    parents: I32,
+def _run(
+    index: ImpactIndex,
+    view: View,
+    s: Scratch,
+    down: I32,
+    degraded: I32,
     *,
+    baseline: I8 | None,
+    limit: int,
+) -> int:
+    g = index.groups
+    return int(
+        _kernel_for(index)(
+            view.csr.indptr,
+            view.csr.indices,
+            g.is_member,
+            g.by_member_indptr,
+            g.by_member,
+            view.row_ok,
+            g.group,
+            g.member,
+            g.owner,
+            g.indptr,
+            g.lose_down,
+            g.lose_fail,
+            _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
+            baseline is not None,
+            down,
+            degraded,
+            s.zero,
+            limit,
+            s.times,
+            s.risk,
+            s.g_down,
+            s.g_fail,
+            s.g_first,
+            s.g_row,
+            s.touched,
+            s.decided,
+            s.failed_queue,
+            s.down_queue,
+            s.out_state,
+            s.out_distance,
+        )
+    )
+
+
+def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional arguments)
+    ptr: Any,
+    idx: Any,
+    is_member: Any,
+    mptr: Any,
+    mrows: Any,
+    row_ok: Any,
+    g_group: Any,
+    g_member: Any,
+    g_owner: Any,
+    g_indptr: Any,
+    lose_down: Any,
+    lose_fail: Any,
+    baseline: Any,
+    has_base: bool,
+    down_seeds: Any,
+    degraded_seeds: Any,
     zero: int,
     limit: int,
-    stamp: I32,
-    is_tail: npt.NDArray[np.bool_],
-    budget: int | None = None,
-) -> _Reach | None:
-    """Level-by-level BFS in numpy over ``csr``, each source entering at its start time:
-    tail sources not reached sooner get it (their cause is already in ``parents``), the
-    others already hold it. Returns the tail CIs written; or, when it would scan more than
-    ``budget`` entries, None, with every time it wrote undone."""
-    order = np.argsort(starts, kind="stable")
-    nodes, starts = nodes[order], starts[order]
-    written: list[I32] = []
-    hops: list[int] = []
-    total = 0
-    frontier = _EMPTY
-    t, i, count = int(starts[0]), 0, nodes.shape[0]
-    while True:
-        j = int(np.searchsorted(starts, np.int32(t), side="right"))
-        if j > i:
-            inject = nodes[i:j]
-            i = j
-            new = inject[is_tail[inject] & (times[inject] < zero)]
-            times[new] = zero + t
-            written.append(new)
-            hops.append(t)
-            frontier = np.concatenate((frontier, inject[times[inject] == zero + t]))
-        if not frontier.shape[0] or t >= limit:
-            if i >= count:
-                break
-            frontier, t = _EMPTY, int(starts[i])
-            continue
-        if budget is not None:  # give up before scanning more entries than the budget
-            total += int((csr.indptr[frontier + 1] - csr.indptr[frontier]).sum())
-            if total > budget:
-                for undo in written:
-                    times[undo] = 0
-                return None
-        positions, owner = gather_rows(csr.indptr, frontier)
-        reached = csr.indices[positions]
-        fresh = times[reached] < zero
-        reached, via = reached[fresh], frontier[owner[fresh]]
-        reached, first = _distinct(reached, stamp)
-        times[reached] = zero + t + 1
-        parents[reached] = via[first]
-        written.append(reached)
-        hops.append(t + 1)
-        frontier, t = reached, t + 1
-    if not written:
-        return _NO_REACH
-    sizes = [w.shape[0] for w in written]
-    return _Reach(np.concatenate(written), lambda: np.repeat(np.array(hops, dtype=np.int32), sizes))
+    tt: Any,
+    risk: Any,
+    g_down: Any,
+    g_fail: Any,
+    g_first: Any,
+    g_row: Any,
+    touched: Any,
+    decided: Any,
+    qf: Any,
+    qd: Any,
+    out_state: Any,
+    out_dist: Any,
+) -> int:
+    """The synchronous simulation, compiled by numba (see :func:`_kernel`); returns how many
+    CIs are affected: ``qf[:count]``, with ``out_state`` and ``out_dist`` alongside.
+
+    ``tt[v]`` holds (down, failed) times of CI ``v`` as ``zero`` + step, ``risk[v]`` (time,
+    cause) of being at risk. Other causes are not recorded: :meth:`BlastRadius._cause` works
+    them out from the times, for the few CIs whose explanation is read. A CI that goes down
+    fails then too unless it failed before, so a down time implies a failed time. ``qf``
+    lists CIs as they fail (then those at risk), ``qd`` those that go down after they failed,
+    so step ``t``'s CIs are one slice of each. At step ``t`` (while ``t < limit``): each CI
+    that failed at ``t`` carries its state over its plain entries (down when it also went
+    down at ``t``), and one that went down at ``t`` having failed before carries down; each
+    counts against its groups (a member lost before, per ``baseline``, counts from the start
+    instead); a group whose verdict worsens decides its owner at ``t + 1`` unless a plain
+    entry already did. Afterwards, owners of touched groups that did not fail are at risk
+    from the step after their group's first failure (the earliest such group is the cause),
+    and the touched groups' counters are reset.
+    """
+    nf = 0  # CIs in qf
+    nd = 0
+    for v in down_seeds:
+        tt[v, 0] = tt[v, 1] = zero
+        qf[nf] = v
+        out_state[nf] = 3
+        out_dist[nf] = 0
+        nf += 1
+    for v in degraded_seeds:
+        tt[v, 1] = zero
+        qf[nf] = v
+        out_state[nf] = 2
+        out_dist[nf] = 0
+        nf += 1
+    n_touched = 0
+    fs = ds = 0  # where step t's CIs start in qf, qd
+    t = 0
+    while t < limit and (fs < nf or ds < nd):
+        fe, de = nf, nd
+        nxt = zero + t + 1
+        n_dec = 0
+        # step t's failed CIs (out_state says which went down too), then those that went
+        # down at t having failed before (or, rarely, at t by another entry)
+        for k in range(fs, fe + de - ds):
+            if k < fe:
+                u = qf[k]
+                lost = True
+                went_down = out_state[k] == 3
+            else:
+                u = qd[ds + k - fe]
+                lost = False
+                went_down = True
+            if went_down and lost:  # the common case
+                for j in range(ptr[u], ptr[u + 1]):
+                    v = idx[j]
+                    if tt[v, 1] < zero:
+                        tt[v, 0] = tt[v, 1] = nxt
+                        qf[nf] = v
+                        out_state[nf] = 3
+                        out_dist[nf] = t + 1
+                        nf += 1
+                    elif tt[v, 0] < zero:
+                        tt[v, 0] = nxt
+                        qd[nd] = v
+                        nd += 1
+            elif lost:
+                for j in range(ptr[u], ptr[u + 1]):
+                    v = idx[j]
+                    if tt[v, 1] < zero:
+                        tt[v, 1] = nxt
+                        qf[nf] = v
+                        out_state[nf] = 2
+                        out_dist[nf] = t + 1
+                        nf += 1
+            else:
+                for j in range(ptr[u], ptr[u + 1]):
+                    v = idx[j]
+                    if tt[v, 0] < zero:
+                        tt[v, 0] = nxt
+                        if tt[v, 1] < zero:
+                            tt[v, 1] = nxt
+                            qf[nf] = v
+                            out_state[nf] = 3
+                            out_dist[nf] = t + 1
+                            nf += 1
+                        else:
+                            qd[nd] = v
+                            nd += 1
+            if not is_member[u]:
+                continue
+            for j in range(mptr[u], mptr[u + 1]):
+                r = mrows[j]
+                if not row_ok[r]:
+                    continue
+                g = g_group[r]
+                if g_first[g] == INF:  # first news from this group
+                    g_first[g] = t
+                    g_row[g] = r
+                    touched[n_touched] = g
+                    n_touched += 1
+                    if has_base:  # members lost before count from the start
+                        lost_down = lost_fail = 0
+                        for row in range(g_indptr[g], g_indptr[g + 1]):
+                            m = g_member[row]
+                            if m >= 0 and row_ok[row]:
+                                lost_down += baseline[m] >= 3
+                                lost_fail += baseline[m] >= 2
+                        g_down[g] = lost_down
+                        g_fail[g] = lost_fail
+                before = baseline[u] if has_base else 0
+                down, fail = g_down[g], g_fail[g]
+                was = 2 if down >= lose_down[g] else (1 if fail >= lose_fail[g] else 0)
+                down += went_down and before < 3
+                fail += lost and before < 2
+                g_down[g] = down
+                g_fail[g] = fail
+                verdict = 2 if down >= lose_down[g] else (1 if fail >= lose_fail[g] else 0)
+                if verdict > was:  # the owner fails at t + 1 (1), goes down (2) or both
+                    decided[n_dec, 0] = g
+                    decided[n_dec, 1] = verdict
+                    n_dec += 1
+        for i in range(n_dec):  # after the plain entries, as their causes come first
+            owner = g_owner[decided[i, 0]]
+            if decided[i, 1] == 2:
+                if tt[owner, 0] < zero:
+                    tt[owner, 0] = nxt
+                    if tt[owner, 1] < zero:
+                        tt[owner, 1] = nxt
+                        qf[nf] = owner
+                        out_state[nf] = 3
+                        out_dist[nf] = t + 1
+                        nf += 1
+                    else:
+                        qd[nd] = owner
+                        nd += 1
+            elif tt[owner, 1] < zero:
+                tt[owner, 1] = nxt
+                qf[nf] = owner
+                out_state[nf] = 2
+                out_dist[nf] = t + 1
+                nf += 1
+        fs, ds = fe, de
+        t += 1
+    if nd:  # CIs that went down after failing: down is their final state
+        for k in range(nf):
+            if out_state[k] == 2:
+                u = qf[k]
+                if tt[u, 0] >= zero:
+                    out_state[k] = 3
+                    out_dist[k] = tt[u, 0] - zero
+    for i in range(n_touched):  # touched in step order: the first group to reach an owner
+        g = touched[i]
+        at = g_first[g] + 1
+        owner = g_owner[g]
+        if at <= limit and tt[owner, 0] < zero and tt[owner, 1] < zero and risk[owner, 0] < zero:
+            risk[owner, 0] = zero + at
+            risk[owner, 1] = -2 - g_row[g]
+            qf[nf] = owner
+            out_state[nf] = 1
+            out_dist[nf] = at
+            nf += 1
+        g_down[g] = 0
+        g_fail[g] = 0
+        g_first[g] = INF
+    return nf
 
 
-_SMALL: Final = 256  # tail BFS sources that try a numpy frontier first ...
-_SMALL_REACH: Final = 8192  # ... until it has scanned this many entries
+# CIs + plain entries from which an index loads the compiled kernel (about a second, more
+# to compile it once per install); below, the plain-Python source answers in milliseconds, so
+# a small CMDB (a demo, one CLI run) never loads numba. Once loaded, every index uses it.
+COMPILE_FROM = 20_000
 
 
-class _Reach:
-    """The tail CIs a BFS reached (``nodes``), and their times in hops, worked out on demand:
-    from scipy's BFS order, level by level, without a gather."""
-
-    __slots__ = ("_hops", "_make", "nodes")
-
-    def __init__(self, nodes: I32, make: Callable[[], I32]) -> None:
-        self.nodes = nodes
-        self._make = make
-        self._hops: I32 | None = None
-
-    @property
-    def hops(self) -> I32:
-        if self._hops is None:
-            self._hops = self._make()
-        return self._hops
-
-    @classmethod
-    def of_search(cls, found: Search, kept: list[tuple[int, int]]) -> _Reach:
-        """The entries ``order[a:b]`` for each ``(a, b)`` in ``kept``."""
-        order = found.order
-        nodes = np.concatenate([order[a:b] for a, b in kept])
-
-        def make() -> I32:
-            ends = np.array(found.ends, dtype=np.int64)
-            sizes = np.diff(ends, prepend=0)
-            times = np.arange(found.first, found.first + ends.shape[0], dtype=np.int32)
-            at = np.repeat(times, sizes)
-            return np.concatenate([at[a:b] for a, b in kept])
-
-        return cls(nodes, make)
+def _kernel_for(index: ImpactIndex) -> Callable[..., int]:
+    size = index.node_count + index.plain.csr.edge_count
+    if size >= COMPILE_FROM or _kernel.cache_info().currsize:
+        return _kernel()
+    return _simulate
 
 
-_NO_REACH: Final = _Reach(_EMPTY, lambda: _EMPTY)
+@functools.cache
+def _kernel() -> Callable[..., int]:
+    """:func:`_simulate` compiled by numba: on first use in a process, from numba's on-disk
+    cache (``__pycache__``), else compiled there and then (seconds, once per install)."""
+    import numba  # imported here: it takes ~0.5 s
+
+    return numba.njit(cache=True, nogil=True)(_simulate)
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """What a propagation reached: core CIs failed, tail CIs failed, CIs at risk (disjoint);
-    ``tail_all_down`` when every tail CI is down, at its tail time."""
-
-    core: I32
-    tail: _Reach
-    tail_all_down: bool
-    risk: I32
-
-    def affected(self) -> I32:
-        return np.concatenate((self.core, self.tail.nodes, self.risk))
+def warm_up(index: ImpactIndex) -> float:
+    """Load (or compile) the kernel ``index`` uses, run it once with no failure and keep the
+    working arrays it used, so that no query pays for either; returns the seconds it took.
+    :func:`impact.index.build_index` calls it."""
+    start = time.perf_counter()
+    s = index.borrow()
+    s.begin()
+    none = np.zeros(0, dtype=np.int32)
+    try:
+        _run(index, index.plain, s, none, none, baseline=None, limit=0)
+    finally:
+        index.give_back(s)
+    return time.perf_counter() - start

@@ -96,11 +96,34 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """Which topology the answer was computed on."""
+    """Which topology the answer was computed on, and how it compares with the store.
+
+    ``generation`` and ``as_of``: the snapshot the answer used. ``current_generation``: the
+    store's generation when it was checked for this answer, at ``checked_at``. ``fresh``: the
+    two were equal (the answer includes every structural or status write committed before
+    ``checked_at``). Otherwise ``behind_since`` is the last moment the snapshot was known to
+    match the store: the first write it misses committed after that, so the answer is at most
+    ``checked_at - behind_since`` behind (bounded by the resident index's ``max_staleness``),
+    and a refresh is under way.
+    """
 
     generation: str
     as_of: datetime
     store: str
+    current_generation: str | None = None
+    checked_at: datetime | None = None
+    fresh: bool = True
+    behind_since: datetime | None = None
+
+    @property
+    def behind_seconds(self) -> float:
+        """At most how far behind the store the answer is, in seconds (0 when fresh)."""
+        if self.behind_since is None or self.checked_at is None:
+            return 0.0
+        return (self.checked_at - self.behind_since).total_seconds()
+
+    def as_json(self) -> dict[str, Any]:
+        return {**_plain(self), "behind_seconds": round(self.behind_seconds, 3)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +173,7 @@ class ImpactReport:
                 "classes": sorted(self.filter.classes),
                 "types": sorted(self.filter.types),
             },
-            "freshness": _plain(self.freshness),
+            "freshness": self.freshness.as_json(),
         }
 
 

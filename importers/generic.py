@@ -31,6 +31,7 @@ consumes the chunks (``graph.sync.run_import``). See ``docs/import-formats.md``.
 
 from __future__ import annotations
 
+import array
 import codecs
 import csv
 import io
@@ -40,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import orjson
 import pydantic
 
@@ -515,12 +517,33 @@ def _check_unique(seen: dict[str, str], ci_id: str, location: str) -> None:
 
 def check_csv(files: Sequence[SourceFile], *, mapping: ColumnMapping = NO_MAPPING) -> CsvSummary:
     """Read every row of the CSV files, building and discarding each item: the validation
-    pass of a streamed import (nothing is written before the whole input is known good)."""
+    pass of a streamed import (nothing is written before the whole input is known good).
+
+    A CI id used twice is an error too. To find one in bounded memory this pass keeps only a
+    hash of each id (8 bytes, not a dict of id and location: ~200 bytes); only when two
+    hashes agree does a second pass look at the ids behind them."""
     cis = rels = 0
-    for chunk in iter_csv_chunks(files, mapping=mapping):
+    hashes = array.array("q")
+    for chunk in iter_csv_chunks(files, mapping=mapping, check_duplicates=False):
         cis += len(chunk.cis)
         rels += len(chunk.relationships)
+        hashes.extend(hash(parsed.ci.id) for parsed in chunk.cis)
+    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    del hashes
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if len(twice):
+        _find_duplicate(files, mapping, {int(h) for h in twice})
     return CsvSummary(cis, rels, len(files))
+
+
+def _find_duplicate(files: Sequence[SourceFile], mapping: ColumnMapping, hashes: set[int]) -> None:
+    """Raise for the first id used twice among the ids with these hashes (the others differ)."""
+    seen: dict[str, str] = {}
+    for chunk in iter_csv_chunks(files, mapping=mapping, check_duplicates=False):
+        for parsed in chunk.cis:
+            if hash(parsed.ci.id) in hashes:
+                _check_unique(seen, parsed.ci.id, parsed.location)
 
 
 def parse_csv(files: Sequence[SourceFile], mapping: ColumnMapping = NO_MAPPING) -> Inventory:

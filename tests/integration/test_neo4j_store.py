@@ -211,7 +211,7 @@ def planned(request, store: Neo4jStore, driver: neo4j.Driver):
     [
         pytest.param(cypher.upsert_cis("Server"), id="upsert_cis"),
         pytest.param(cypher.upsert_cis("VirtualMachine", "Server"), id="upsert_cis_class_change"),
-        pytest.param(cypher.merge_relationships("DEPENDS_ON"), id="merge_relationships"),
+        pytest.param(cypher.NODE_IDS, id="node_ids"),
         pytest.param(cypher.READ_CIS, id="read_cis"),
         pytest.param(cypher.EXISTING_IDS, id="existing_ids"),
         pytest.param(cypher.GET_CI, id="get_ci"),
@@ -239,6 +239,21 @@ def test_id_keyed_queries_seek_the_unique_index(planned, query):
     # of what the same statement matched: their chunks are bounded by neo4j_store.CHUNK.)
     if "SET " in query and "RETURN" not in query:
         assert "Eager" not in ops, ops
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param(cypher.existing_relationships("DEPENDS_ON"), id="existing_relationships"),
+        pytest.param(cypher.create_relationships("DEPENDS_ON"), id="create_relationships"),
+    ],
+)
+def test_relationship_writes_seek_their_ends_by_node_id(planned, query):
+    ops = planned(query)
+    assert ops.count("NodeByIdSeek") == 2, ops
+    assert not (SCANS | {"Eager"}) & set(ops), ops
+    if "CREATE" not in query:
+        assert "Expand(Into)" in ops, ops
 
 
 @pytest.mark.parametrize(
@@ -526,7 +541,8 @@ def test_topology_numbers_nodes_by_id_and_sorts_edges(store: Neo4jStore):
 
 def test_history_entries_keep_queried_fields_as_properties(store: Neo4jStore, driver: neo4j.Driver):
     store.upsert_cis([ci("a")], WriteContext(actor="test", run_id="r1", at=T0))
-    keys = cypher_value(driver, "MATCH (h:Change) RETURN keys(h)")
+    store.upsert_cis([ci("a", name="b")], WriteContext(actor="test", run_id="r1", at=T0))
+    keys = cypher_value(driver, "MATCH (h:Change) RETURN keys(h)")  # the update's
     assert sorted(keys) == ["at", "body", "ci", "id", "run_id", "seq"]
 
 
@@ -558,10 +574,13 @@ def test_relationships_are_created_with_their_properties_and_found_again(
     store.upsert_cis([ci("a"), ci("b"), ci("c")], ctx())
     first = [rel("a", "DEPENDS_ON", "b"), rel("b", "DEPENDS_ON", "c")]
     assert store.upsert_relationships(first, ctx()) == WriteResult(created=2)
-    # the marker that tells created from found never reaches the database
+    # no marker reaches the database; the creation entry is kept on the relationship
     props = "MATCH ()-[r]->() UNWIND keys(r) AS k RETURN collect(DISTINCT k)"
     assert sorted(cypher_value(driver, props)) == [
         "attributes",
+        "created",
+        "created_at",
+        "created_seq",
         "first_seen",
         "last_seen",
         "provenance",

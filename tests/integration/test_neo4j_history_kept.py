@@ -1,0 +1,170 @@
+"""The Neo4j store keeps the creation entry of a CI or relationship on the item itself (see
+``graph.neo4j_cypher``): history must read the same as the embedded store's all the same,
+through updates, deletions and filters, and concurrent writers must not duplicate anything."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import neo4j
+import pytest
+
+from graph.model import CiId, ConfigurationItem, Relationship, WriteContext, WriteResult
+from graph.store import Store
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def ci(id: str, **kw: object) -> ConfigurationItem:
+    return ConfigurationItem.model_validate({"id": id, "class": "server", "name": id, **kw})
+
+
+def rel(source: str, target: str, type: str = "DEPENDS_ON", **kw: object) -> Relationship:
+    return Relationship.model_validate({"source": source, "type": type, "target": target, **kw})
+
+
+def ctx(hours: int, run_id: str | None = None) -> WriteContext:
+    return WriteContext(actor="test", at=T0 + timedelta(hours=hours), run_id=run_id)
+
+
+def loaded(store: Store) -> None:
+    store.upsert_cis([ci("a"), ci("b"), ci("c")], ctx(0, "r1"))
+    store.upsert_relationships([rel("a", "b"), rel("b", "c"), rel("c", "a")], ctx(1, "r1"))
+    store.upsert_cis([ci("a", name="A")], ctx(2, "r2"))
+    store.upsert_relationships([rel("a", "b", attributes={"port": 5432})], ctx(3, "r2"))
+
+
+def entries(store: Store, **kw: object) -> list[tuple[str, str, str | None]]:
+    return [(c.kind, c.ci, c.field) for c in store.history(**kw)]  # type: ignore[arg-type]
+
+
+def test_history_reads_alike_through_updates_and_filters(store: Store):
+    loaded(store)
+    assert entries(store) == [
+        ("created", "a", None),
+        ("created", "b", None),
+        ("created", "c", None),
+        ("related", "a", None),
+        ("related", "b", None),
+        ("related", "c", None),
+        ("updated", "a", "name"),
+        ("relationship_updated", "a", "attributes"),
+    ]
+    created = store.history([CiId("a")])[0]
+    assert created.after is not None and created.after["name"] == "a"  # as it was created
+    assert entries(store, run_id="r1") == entries(store)[:6]
+    assert (
+        entries(store, since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=2))
+        == (entries(store)[3:7])
+    )
+    assert entries(store, cis=[CiId("b")]) == [("created", "b", None), ("related", "b", None)]
+    assert entries(store, limit=4) == entries(store)[:4]
+    assert entries(store, cis=[CiId("a"), CiId("c")], limit=3) == [
+        ("created", "a", None),
+        ("created", "c", None),
+        ("related", "a", None),
+    ]
+
+
+def test_history_survives_deletions_unchanged(store: Store):
+    loaded(store)
+    before = store.history()
+    assert store.delete_relationships([(CiId("c"), "DEPENDS_ON", CiId("a"))], ctx(4)) == (
+        WriteResult(deleted=1)
+    )
+    store.delete_cis([CiId("b")], ctx(5))
+    after = store.history()
+    assert after[: len(before)] == before
+    assert [(c.kind, c.relationship) for c in after[len(before) :]] == [
+        ("unrelated", ("c", "DEPENDS_ON", "a")),
+        ("unrelated", ("a", "DEPENDS_ON", "b")),
+        ("unrelated", ("b", "DEPENDS_ON", "c")),
+        ("deleted", None),
+    ]
+    assert store.history([CiId("b")])[0] == before[1]  # its creation, kept
+    # a CI created again under the same id starts a history of its own
+    store.upsert_cis([ci("b")], ctx(6))
+    assert [c.kind for c in store.history([CiId("b")])] == [
+        "created",
+        "related",
+        "unrelated",
+        "deleted",
+        "created",
+    ]
+
+
+@pytest.mark.neo4j
+def test_creation_entries_live_on_their_items_until_deleted(request: pytest.FixtureRequest):
+    from graph.neo4j_store import Neo4jStore
+    from tests.conftest import wipe_neo4j
+
+    server = request.getfixturevalue("neo4j_server")
+    wipe_neo4j(server)
+    with (
+        neo4j.GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as driver,
+        driver.session() as session,
+    ):
+        store = Neo4jStore(server.uri, user=server.user, password=server.password)
+        try:
+            store.upsert_cis([ci("a"), ci("b")], ctx(0))
+            store.upsert_relationships([rel("a", "b")], ctx(1))
+            count = "MATCH (h:Change) RETURN count(h) AS n"
+            assert session.run(count).single(strict=True)["n"] == 0
+            before = store.history()
+            store.delete_cis([CiId("a")], ctx(2))
+            # a's creation, the relationship's, its removal and a's deletion
+            assert session.run(count).single(strict=True)["n"] == 4
+            assert store.history()[:3] == before
+        finally:
+            store.close()
+
+
+@pytest.mark.neo4j
+def test_concurrent_writers_create_each_relationship_once(request: pytest.FixtureRequest):
+    from graph.neo4j_store import Neo4jStore
+    from tests.conftest import wipe_neo4j
+
+    server = request.getfixturevalue("neo4j_server")
+    wipe_neo4j(server)
+    stores = [Neo4jStore(server.uri, user=server.user, password=server.password) for _ in range(4)]
+    try:
+        n = 200
+        stores[0].upsert_cis([ci(f"n{i:03}") for i in range(n)], ctx(0))
+        rels = [rel(f"n{i:03}", f"n{(i + 1) % n:03}") for i in range(n)]
+        results: list[WriteResult] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(stores))
+
+        def write(store: Neo4jStore, k: int) -> None:
+            try:
+                start.wait()
+                # overlapping halves, in different orders
+                part = rels[k * 50 : k * 50 + 100] + rels[::-1][k * 30 : k * 30 + 60]
+                unique = list({r.key: r for r in part}.values())
+                results.append(store.upsert_relationships(unique, ctx(1)))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(s, k)) for k, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        written = {r.key for k in range(len(stores)) for r in rels[k * 50 : k * 50 + 100]}
+        written |= {r.key for k in range(len(stores)) for r in rels[::-1][k * 30 : k * 30 + 60]}
+        assert sum(r.created for r in results) == len(written)
+        with (
+            neo4j.GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as d,
+            d.session() as session,
+        ):
+            pairs = session.run(
+                "MATCH (s:CI)-[r]->(t:CI) RETURN s.id AS s, t.id AS t, count(r) AS n"
+            ).data()
+        assert len(pairs) == len(written) and all(p["n"] == 1 for p in pairs)
+        related = [c for c in stores[0].history(limit=10_000) if c.kind == "related"]
+        assert sorted(c.relationship for c in related) == sorted(written)  # type: ignore[type-var]
+    finally:
+        for s in stores:
+            s.close()
