@@ -61,7 +61,13 @@ from graph.model import (
     Relationship,
 )
 from graph.store import STATUS_ORDER, Topology
-from importers.generic import CI_FIELDS, LIST_SEPARATOR, REL_REQUIRED
+from importers.generic import (
+    CI_FIELDS,
+    LIST_SEPARATOR,
+    REL_REQUIRED,
+    attribute_kinds,
+    column_header,
+)
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -1062,22 +1068,13 @@ def attribute_columns(cmdb: GeneratedCmdb) -> dict[str, str]:
     """Every attribute the CMDB's CIs use, sorted, with its CSV header: ``name`` for strings,
     ``name:int`` / ``name:bool`` / ``name:float`` otherwise (each attribute has one type in
     every class)."""
-    kinds: dict[str, str] = {}
-    for layer in cmdb.layers:
-        if layer.count:
-            for name, value in cmdb.record(layer.start).get("attributes", {}).items():
-                kind = (
-                    "bool"
-                    if isinstance(value, bool)
-                    else "int"
-                    if isinstance(value, int)
-                    else "float"
-                    if isinstance(value, float)
-                    else "str"
-                )
-                if kinds.setdefault(name, kind) != kind:
-                    raise ValueError(f"attribute {name!r} is both {kinds[name]} and {kind}")
-    return {n: n if kinds[n] == "str" else f"{n}:{kinds[n]}" for n in sorted(kinds)}
+    kinds = attribute_kinds(
+        (name, value)
+        for layer in cmdb.layers
+        if layer.count
+        for name, value in cmdb.record(layer.start).get("attributes", {}).items()
+    )
+    return {n: column_header(n, kinds[n]) for n in sorted(kinds)}
 
 
 def write_csv(cmdb: GeneratedCmdb, directory: str | Path, chunk: int = 10_000) -> list[Path]:

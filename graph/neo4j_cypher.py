@@ -187,6 +187,12 @@ WHERE $ci_class IS NULL OR c.ci_class = $ci_class
 RETURN {_CI} AS c ORDER BY c.id
 """
 
+FIND_BY_NAMES: LiteralString = f"""
+UNWIND $names AS name
+MATCH (c:CI {{name: name}})
+RETURN name, c.id AS id, {_CI} AS c ORDER BY name, id
+"""
+
 # Relationships are collected before the nodes go: the history names each one.
 ADJACENT_OF_CIS: LiteralString = """
 UNWIND $ids AS cid

@@ -839,6 +839,13 @@ class Neo4jStore:
         records = self._records(cypher.FIND_BY_NAME, name=name, ci_class=ci_class)
         return [_ci_from(r["c"]) for r in records]
 
+    def find_by_names(self, names: Iterable[str]) -> dict[str, list[ConfigurationItem]]:
+        found: dict[str, list[ConfigurationItem]] = {}
+        for chunk in _chunks(sorted(set(names))):
+            for record in self._records(cypher.FIND_BY_NAMES, names=list(chunk)):
+                found.setdefault(record["name"], []).append(_ci_from(record["c"]))
+        return found
+
     def list_cis(
         self, filter: CiFilter = ALL_CIS, *, first: int = 100, after: str | None = None
     ) -> Page[ConfigurationItem]:

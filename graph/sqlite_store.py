@@ -546,6 +546,19 @@ class SqliteStore:
             )
         return [ConfigurationItem.model_validate_json(body) for (body,) in rows]
 
+    def find_by_names(self, names: Iterable[str]) -> dict[str, list[ConfigurationItem]]:
+        found: dict[str, list[ConfigurationItem]] = {}
+        db = self._connect()
+        for chunk in _chunks(sorted(set(names))):
+            rows = db.execute(
+                "SELECT c.name, c.body FROM json_each(?) AS j"
+                " CROSS JOIN ci AS c ON c.name = j.value ORDER BY c.name, c.id",
+                (_dumps(list(chunk)),),
+            )
+            for name, body in rows:
+                found.setdefault(name, []).append(ConfigurationItem.model_validate_json(body))
+        return found
+
     @staticmethod
     def _where(filter: CiFilter) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []

@@ -171,6 +171,11 @@ class Store(Protocol):
 
     def find_by_name(self, name: str, ci_class: str | None = None) -> list[ConfigurationItem]: ...
 
+    def find_by_names(self, names: Iterable[str]) -> dict[str, list[ConfigurationItem]]:
+        """CIs of any class carrying each of ``names``, ids sorted; names no CI carries are
+        left out. One batched lookup: what an importer resolving a chunk by name needs."""
+        ...
+
     def list_cis(
         self, filter: CiFilter = ALL_CIS, *, first: int = 100, after: str | None = None
     ) -> Page[ConfigurationItem]:

@@ -673,11 +673,11 @@ class Planner:
                 if item.key in existing:
                     found[item.key] = [existing[CiId(item.key)]]
         elif entry == NAME:
-            # By name alone; the class is filtered by the caller (rules.same_class). The
-            # embedded store answers find_by_name(name, class) through its class index,
-            # a scan per lookup on big stores.
+            # By name alone, one lookup for the chunk; the class is filtered by the caller
+            # (rules.same_class).
+            named = self.store.find_by_names(i.incoming.ci.name for i in items)
             for item in items:
-                found[item.key] = self.store.find_by_name(item.incoming.ci.name)
+                found[item.key] = named.get(item.incoming.ci.name, [])
         else:
             values = {
                 i.key: v
@@ -968,13 +968,12 @@ class Planner:
             else:
                 pending.append(ref)
         existing = self.store.get_cis(CiId(r) for r in pending)
+        named = self.store.find_by_names(r for r in pending if r not in existing)
         for ref in pending:
             if ref in existing:
                 out[ref] = CiId(ref)
                 continue
-            candidates = set(chunk_names.get(ref, ())) | {
-                c.id for c in self.store.find_by_name(ref)
-            }
+            candidates = set(chunk_names.get(ref, ())) | {c.id for c in named.get(ref, ())}
             if len(candidates) == 1:
                 out[ref] = next(iter(candidates))
             elif candidates:

@@ -35,7 +35,7 @@ import array
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -275,7 +275,7 @@ class _CsvFile:
         if not header:
             raise ValidationError("empty file: no header line", location=f"{file.name}:1")
         self.width = len(header)
-        self.columns = self._header(header)
+        self.columns = self.header(header)
         names = {c.name for c in self.columns if c.kind != "ignore"}
         defaults = {self._split(k)[0]: v for k, v in mapping.defaults.items()}
         # Defaults fill empty cells and may supply missing columns: CI fields for a CI file,
@@ -303,7 +303,7 @@ class _CsvFile:
             return base, kind
         return name, "str"
 
-    def _header(self, header: list[str]) -> list[_Column]:
+    def header(self, header: list[str]) -> list[_Column]:
         columns: list[_Column] = []
         seen: set[str] = set()
         for position, cell in enumerate(header, 1):
@@ -691,18 +691,18 @@ def format_csv(
     ci_columns = ["id", "class", "name"] + [
         f for f in CI_FIELDS[3:] if any(_ci_cell(ci, f) for ci in cis)
     ]
-    attr_columns = _attribute_columns(a for ci in cis for a in ci.attributes.items())
-    rel_columns = _attribute_columns(a for r in relationships for a in r.attributes.items())
+    attr_columns = attribute_kinds(a for ci in cis for a in ci.attributes.items())
+    rel_columns = attribute_kinds(a for r in relationships for a in r.attributes.items())
     ci_out, rel_out = io.StringIO(), io.StringIO()
     writer = csv.writer(ci_out, lineterminator="\n")
-    writer.writerow(ci_columns + [_header(n, k) for n, k in attr_columns.items()])
+    writer.writerow(ci_columns + [column_header(n, k) for n, k in attr_columns.items()])
     for ci in cis:
         writer.writerow(
             [_ci_cell(ci, c) for c in ci_columns]
             + [_cell(ci.attributes.get(n)) for n in attr_columns]
         )
     writer = csv.writer(rel_out, lineterminator="\n")
-    writer.writerow([*REL_REQUIRED, *(_header(n, k) for n, k in rel_columns.items())])
+    writer.writerow([*REL_REQUIRED, *(column_header(n, k) for n, k in rel_columns.items())])
     for rel in relationships:
         writer.writerow(
             [rel.source, rel.target, rel.type] + [_cell(rel.attributes.get(n)) for n in rel_columns]
@@ -724,7 +724,9 @@ def _ci_cell(ci: ConfigurationItem, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def _attribute_columns(pairs: Iterator[tuple[str, AttributeValue]]) -> dict[str, str]:
+def attribute_kinds(pairs: Iterable[tuple[str, AttributeValue]]) -> dict[str, str]:
+    """The CSV kind of each attribute (``str``, ``int``, ``bool``, ``float``, ``list``) from its
+    values, in first-seen order; an attribute with two kinds cannot be one column."""
     kinds: dict[str, str] = {}
     for name, value in pairs:
         kind = (
@@ -746,7 +748,8 @@ def _attribute_columns(pairs: Iterator[tuple[str, AttributeValue]]) -> dict[str,
     return kinds
 
 
-def _header(name: str, kind: str) -> str:
+def column_header(name: str, kind: str) -> str:
+    """The CSV column of an attribute of this kind: ``name`` for text, else ``name:kind``."""
     return name if kind == "str" else f"{name}:{kind}"
 
 

@@ -201,6 +201,19 @@ def test_get_many_and_names(store):
     assert [c.id for c in store.find_by_name("web", "server")] == ["a", "b"]
 
 
+def test_find_by_names_is_one_lookup_for_many_names(store):
+    store.upsert_cis(
+        [ci("b", name="web"), ci("a", "database", name="web"), ci("c", name="db")], ctx()
+    )
+    found = store.find_by_names(["web", "db", "nothing", "web"])
+    assert {name: [c.id for c in cis] for name, cis in found.items()} == {
+        "db": ["c"],
+        "web": ["a", "b"],  # any class, ids sorted
+    }
+    assert found["web"][0] == store.get_ci("a")
+    assert store.find_by_names([]) == {}
+
+
 def test_list_filters_and_cursor_pagination(store):
     items = [
         ci(
