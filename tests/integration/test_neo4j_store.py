@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import neo4j
@@ -35,40 +32,12 @@ from graph.model import (
 )
 from graph.neo4j_store import Neo4jStore, _parse_uri
 from graph.store import CiFilter
+from tests.conftest import Neo4jServer
 
 pytestmark = pytest.mark.neo4j
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD_DEFAULT = "cmdb-dev-password"
 T0 = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
-
-
-def neo4j_server_uri() -> str:
-    """The Bolt URI of a Neo4j server for tests: ``NEO4J_URI`` if set, else the one
-    ``scripts/neo4j.sh start`` runs. Skips (fails under ``CMDB_REQUIRE_NEO4J=1``) when there
-    is none."""
-    required = os.environ.get("CMDB_REQUIRE_NEO4J") == "1"
-    if os.environ.get("NEO4J_URI"):
-        return os.environ["NEO4J_URI"]
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    reason = ""
-    if missing:
-        reason = f"no NEO4J_URI and {' and '.join(missing)} not found"
-    else:
-        proc = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "neo4j.sh"), "start"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode == 0 and lines:
-            return lines[-1]
-        reason = f"scripts/neo4j.sh start failed: {proc.stderr.strip()[-500:]}"
-    if required:
-        pytest.fail(f"CMDB_REQUIRE_NEO4J=1 but no Neo4j server: {reason}")
-    pytest.skip(f"Neo4j tests skipped: {reason}")
 
 
 USER = os.environ.get("NEO4J_USER", "neo4j")
@@ -76,8 +45,9 @@ PASSWORD = os.environ.get("NEO4J_PASSWORD", PASSWORD_DEFAULT)
 
 
 @pytest.fixture(scope="module")
-def uri() -> str:
-    return neo4j_server_uri()
+def uri(neo4j_server: Neo4jServer) -> str:
+    """The shared server of ``tests/conftest.py`` (found, started, or failed there)."""
+    return neo4j_server.uri
 
 
 @pytest.fixture(scope="module")
