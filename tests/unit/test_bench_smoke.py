@@ -54,3 +54,23 @@ def test_harness_runs_store_and_impact_at_2000_cis(
     assert any(case.startswith("neighbourhood depth 3") for case in store)
     docs = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     assert "<!-- bench:2k:begin -->" in docs and "Machine: " in docs
+
+
+def test_cli_import_measure_loads_the_store_in_a_child_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.cli_import import main as cli_import
+    from graph.sqlite_store import SqliteStore
+
+    store = tmp_path / "store"
+    code = cli_import(["--cis", "300", "--relationships", "200", "--store", str(store), "--json"])
+    result = orjson.loads(capsys.readouterr().out)
+    assert code == 0 and result["exit"] == 0
+    assert (result["cis"], result["relationships"]) == (300, 200)
+    assert result["peak_rss_mib"] > 0  # the child's own peak, read by wait4
+    loaded = SqliteStore(store)
+    try:
+        assert loaded.count_cis() == 300
+        assert sum(1 for _ in loaded.iter_relationships()) == 200
+    finally:
+        loaded.close()
