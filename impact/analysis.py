@@ -133,8 +133,8 @@ def analyse_impact(
     first = options.first
     shown_things = things[:first]
     shown_users = users[:first]
-    paths = {int(n): radius.path(int(n)) for n in (*shown_things, *shown_users)}
-    paths.update({n: radius.path(n) for n in seeds})
+    page = [*shown_things.tolist(), *shown_users.tolist(), *seeds]
+    paths = dict(zip(page, radius.paths(page), strict=True))
     read: set[int] = set(seeds)
     read.update(int(n) for n in services[:_READ_CAP])
     read.update(int(n) for n in things[:_READ_CAP])

@@ -19,6 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final, Protocol
 
 import numpy as np
@@ -27,7 +28,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from graph.errors import ConfigurationError, UnknownClassError, UnknownRelationshipTypeError
-from graph.model import Propagation, Registry
+from graph.model import Direction, Propagation, Registry
 from graph.store import Topology
 
 I32 = npt.NDArray[np.int32]
@@ -453,6 +454,12 @@ class ImpactIndex:
             type_mask=type_mask,
         )
 
+    @cached_property
+    def hop_directions(self) -> tuple[Direction, ...]:
+        """Per topology type: how an explanation hop through it is stored (``out``: from the
+        affected CI to the one that failed it, as failure travels to the source)."""
+        return tuple(_HOP_DIRECTION.get(rule, Direction.BOTH) for rule in self.propagation)
+
     def edge_type(self, parent: int, child: int, view: View) -> str | None:
         """The name of a relationship type carrying failure from ``parent`` to ``child``."""
         cols, types = view.csr.row(parent)
@@ -535,6 +542,8 @@ def _view(
         row_ok &= node_allowed[groups.owner[groups.group]]
     return View(_Csr(n, u, v, t, roots=False), node_allowed, type_mask, row_ok)
 
+
+_HOP_DIRECTION: Final = {Propagation.TO_SOURCE: Direction.OUT, Propagation.TO_TARGET: Direction.IN}
 
 _RULE = {
     Propagation.TO_SOURCE: 1,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graph.errors import LimitExceededError, NotFoundError, ValidationError
-from graph.model import Direction, Limits, Propagation
+from graph.model import Direction, Limits
 from impact.index import (
     I8,
     I32,
@@ -66,6 +66,7 @@ class ImpactState(StrEnum):
 STATE_CODES: Final = {ImpactState.AT_RISK: 1, ImpactState.DEGRADED: 2, ImpactState.DOWN: 3}
 STATES: Final = (None, ImpactState.AT_RISK, ImpactState.DEGRADED, ImpactState.DOWN)
 _DOWN, _DEG, _RISK = 3, 2, 1
+_I32_MAX: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,10 @@ class BlastRadius:
         # copies: the scratch goes back to the index's pool with this object
         self.affected: I32 = scratch.failed_queue[:count].copy()
         self.states: I8 = scratch.out_state[:count].copy()  # 1 at risk, 2 degraded, 3 down
+        # per (CI, state code) explained so far: its link, and its explanation from there on
+        # (the paths of one page share their tails: each link is worked out once)
+        self._links: dict[tuple[int, int], tuple[int, int]] = {}
+        self._chains: dict[tuple[int, int], tuple[Hop, ...]] = {}
 
     @cached_property
     def distances(self) -> I32:
@@ -134,8 +139,14 @@ class BlastRadius:
     @cached_property
     def nodes(self) -> I32:
         """Affected CIs (failed ones included), nearest first, then by node number."""
-        key = (self.distances.astype(np.int64) << 32) | self.affected.astype(np.int64)
-        return (np.sort(key) & 0xFFFFFFFF).astype(np.int32)
+        n, distances = self.index.node_count, self.distances
+        if not distances.shape[0] or int(distances.max()) < _I32_MAX // max(n, 1) - 1:
+            # one int32 key per CI (sorts twice as fast as int64); no distance overflows it
+            key = distances * np.int32(n) + self.affected
+            key.sort()
+            return key % np.int32(max(n, 1))
+        wide = (distances.astype(np.int64) << 32) | self.affected.astype(np.int64)
+        return (np.sort(wide) & 0xFFFFFFFF).astype(np.int32)
 
     def code_of(self, node: int) -> int:
         """0 unaffected, 1 at risk, 2 degraded, 3 down."""
@@ -169,61 +180,66 @@ class BlastRadius:
 
     def _cause(self, node: int, code: int) -> int:
         """Why ``node`` reached state ``code`` when it did: a parent, -1 for a failed CI, or
-        ``-2 - row`` for the membership that broke a group's quorum.
+        ``-2 - row`` for the membership that broke a group's quorum."""
+        return self._link(node, code)[0]
+
+    def _link(self, node: int, code: int) -> tuple[int, int]:
+        """:meth:`_cause`, memoised, with the type number of the plain entry from the parent
+        (-1 for a failed CI or a group).
 
         Worked out from the times (the simulation records none, so that only the CIs whose
         explanation is read pay for it): a CI that went down (failed) one step before, with a
         plain entry of this view into ``node``, as the simulation gives plain entries the
         precedence; else a group of ``node`` whose verdict reached ``code`` one step before,
         and a member it lost then."""
+        key = (node, code)
+        found = self._links.get(key)
+        if found is None:
+            found = self._links[key] = self._find_link(node, code)
+        return found
+
+    def _find_link(self, node: int, code: int) -> tuple[int, int]:
         s = self._s
         if code == _RISK:
-            return int(s.p_risk[node])
+            return int(s.p_risk[node]), -1
         down = code == _DOWN
         times = s.t_down if down else s.t_fail
         t = self._time(times, node)
         if t == 0:
-            return -1
-        sources, _ = self.index.reverse.row(node)
+            return -1, -1
+        reverse = self.index.reverse
+        sources = reverse.indices[int(reverse.indptr[node]) : int(reverse.indptr[node + 1])]
+        csr = self.view.csr
+        ptr, cols = csr.indptr, csr.indices
         for u in sources[times[sources] == self._zero + t - 1].tolist():
-            cols, _ = self.view.csr.row(u)
-            at = int(np.searchsorted(cols, node))
-            if at < cols.shape[0] and int(cols[at]) == node:
-                return int(u)
-        return self._group_cause(node, t - 1, down)
+            start, end = int(ptr[u]), int(ptr[u + 1])
+            at = start + int(cols[start:end].searchsorted(node))
+            if at < end and int(cols[at]) == node:
+                return u, int(csr.types[at])
+        return self._group_cause(node, t - 1, down), -1
 
     def _group_cause(self, node: int, step: int, down: bool) -> int:
-        g, s = self.index.groups, self._s
-        lo, hi = np.searchsorted(g.owner, (node, node + 1))  # groups are sorted by owner
+        g, s, zero = self.index.groups, self._s, self._zero
+        row_ok, baseline = self.view.row_ok, self.baseline
+        lo, hi = g.owner.searchsorted((node, node + 1))  # groups are sorted by owner
         for group in range(int(lo), int(hi)):
-            rows = np.arange(g.indptr[group], g.indptr[group + 1], dtype=np.int64)
-            rows = rows[self.view.row_ok[rows] & (g.member[rows] >= 0)]
-            members = g.member[rows]
-            at_down = s.t_down[members].astype(np.int64) - self._zero
-            at_fail = s.t_fail[members].astype(np.int64) - self._zero
+            first, last = int(g.indptr[group]), int(g.indptr[group + 1])
+            keep = np.flatnonzero(row_ok[first:last] & (g.member[first:last] >= 0))
+            members = g.member[first:last][keep]
+            at_down = s.t_down[members].astype(np.int64) - zero
+            at_fail = s.t_fail[members].astype(np.int64) - zero
             before = (
-                self.baseline[members].astype(np.int64)
-                if self.baseline is not None
+                baseline[members].astype(np.int64)
+                if baseline is not None
                 else np.zeros(members.shape[0], dtype=np.int64)
             )
-
-            def verdict(
-                by: int,
-                group: int = group,
-                at_down: npt.NDArray[np.int64] = at_down,
-                at_fail: npt.NDArray[np.int64] = at_fail,
-                before: npt.NDArray[np.int64] = before,
-            ) -> int:
-                lost_down = int((((at_down >= 0) & (at_down <= by)) | (before >= _DOWN)).sum())
-                lost_fail = int((((at_fail >= 0) & (at_fail <= by)) | (before >= _DEG)).sum())
-                if lost_down >= int(g.lose_down[group]):
-                    return _DOWN
-                return _DEG if lost_fail >= int(g.lose_fail[group]) else 0
-
-            now, was = verdict(step), verdict(step - 1)
+            counts = _lost_small if members.shape[0] <= _SMALL_GROUP else _lost
+            lose = (int(g.lose_down[group]), int(g.lose_fail[group]))
+            now = _verdict(*counts(at_down, at_fail, before, step), *lose)
+            was = _verdict(*counts(at_down, at_fail, before, step - 1), *lose)
             if (now == _DOWN and was < _DOWN) if down else (now >= _DEG and was == 0):
                 hit = (at_down == step) if down else (at_down == step) | (at_fail == step)
-                return -2 - int(rows[np.flatnonzero(hit)[0]])
+                return -2 - (first + int(keep[np.flatnonzero(hit)[0]]))
         raise AssertionError(f"no cause found for CI {node} at step {step + 1}")
 
     def path(self, node: int) -> list[Hop]:
@@ -231,38 +247,117 @@ class BlastRadius:
 
         Raises NotFoundError when ``node`` is not affected.
         """
-        code = self.code_of(node)
-        if code == 0:
+        return self.paths([node])[0]
+
+    def paths(self, nodes: Iterable[int]) -> list[list[Hop]]:
+        """:meth:`path` of each of ``nodes`` (a page): the links they need are found for all
+        of them at once, one pass of :func:`_plain_links` per step back (compiled when the
+        propagation kernel is), then each path is assembled from the memo.
+
+        Raises NotFoundError when one of ``nodes`` is not affected.
+        """
+        s = self._s
+        asked = np.fromiter(nodes, dtype=np.int32)
+        codes = self.codes(asked)
+        if not codes.all():
+            node = int(asked[np.flatnonzero(codes == 0)[0]])
             raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
-        s, groups = self._s, self.index.groups
-        hops: list[Hop] = []
-        x, t = node, self.distance_of(node)
-        while t > 0:
-            cause = self._cause(x, code)
+        fail_or_risk = np.where(codes == _DEG, s.t_fail[asked], s.t_risk[asked])
+        steps = np.where(codes == _DOWN, s.t_down[asked], fail_or_risk) - np.int64(self._zero)
+        starts = list(zip(asked.tolist(), codes.tolist(), steps.tolist(), strict=True))
+        if len(starts) > 1:
+            self._find_links(starts)
+        return [list(self._chain(*start)) for start in starts]
+
+    def _find_links(self, starts: list[tuple[int, int, int]]) -> None:
+        """Work out the links of ``starts`` (CI, code, step) and of everything on their way
+        back to the failed CIs, into the memo: the plain entries of a whole step at once
+        (:func:`_plain_links`), the rest (groups, at risk) one by one."""
+        s, links, groups = self._s, self._links, self.index.groups
+        reverse, csr = self.index.reverse, self.view.csr
+        kernel = _links_for(self.index)
+        seen: set[tuple[int, int]] = set()
+        frontier = starts
+        while frontier:
+            todo = []
+            for x, code, t in frontier:
+                key = (x, code)
+                if t > 0 and key not in links and key not in seen:
+                    seen.add(key)
+                    todo.append((x, code, t))
+            if not todo:
+                return
+            plain = [(x, code, t) for x, code, t in todo if code != _RISK]
+            nodes = np.array([x for x, _, _ in plain], dtype=np.int32)
+            column = np.array([code != _DOWN for _, code, _ in plain], dtype=np.int8)
+            want = np.array([self._zero + t - 1 for _, _, t in plain], dtype=np.int32)
+            parent = np.empty(nodes.shape[0], dtype=np.int32)
+            entry = np.empty(nodes.shape[0], dtype=np.int32)
+            kernel(
+                reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
+                nodes, column, want, parent, entry,
+            )  # fmt: skip
+            found = dict(
+                zip(
+                    [(x, code) for x, code, _ in plain],
+                    zip(parent.tolist(), entry.tolist(), strict=True),
+                    strict=True,
+                )
+            )
+            frontier = []
+            for x, code, t in todo:
+                u, at = found.get((x, code), (-1, -1))
+                if u >= 0:
+                    link = (u, int(csr.types[at]))
+                elif code == _RISK:
+                    link = (int(s.p_risk[x]), -1)
+                else:
+                    link = (self._group_cause(x, t - 1, code == _DOWN), -1)
+                links[(x, code)] = link
+                cause = link[0]
+                up = int(groups.member[-2 - cause]) if cause <= -2 else cause
+                after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
+                frontier.append((up, after, t - 1))
+
+    def _chain(self, node: int, code: int, t: int) -> tuple[Hop, ...]:
+        """The explanation of ``node`` reaching state ``code`` at step ``t`` (``(node, code)``
+        fixes ``t``: the memo's key), built up to the first link already explained."""
+        s, groups, chains = self._s, self.index.groups, self._chains
+        index, view = self.index, self.view
+        walked: list[tuple[tuple[int, int], Hop]] = []
+        x = node
+        while True:
+            key = (x, code)
+            tail = chains.get(key)
+            if tail is not None:
+                break
+            if t <= 0:
+                tail = chains[key] = (Hop(x),)
+                break
+            cause, type_number = self._links.get(key) or self._link(x, code)
             if cause <= -2:
                 row = -2 - cause
                 parent = int(groups.member[row])
-                hops.append(self._hop(x, self.index.gated_type(row, self.view), row))
+                name = index.gated_type(row, view)
+                group: str | None = groups.names[int(groups.group[row])][1]
+                direction = None if name is None else self._direction(name)
             else:
-                parent = cause
-                hops.append(self._hop(x, self.index.edge_type(parent, x, self.view), -1))
+                parent, group = cause, None
+                if type_number >= 0:
+                    name = index.topology.type_names[type_number]
+                    direction = index.hop_directions[type_number]
+                else:  # a link not found through a plain entry (none today): look it up
+                    name = index.edge_type(parent, x, view)
+                    direction = None if name is None else self._direction(name)
+            walked.append((key, Hop(x, name, direction, group)))
             x, t = parent, t - 1
             code = _DOWN if self._time(s.t_down, x) == t else _DEG
-        hops.append(Hop(x))
-        return hops
+        for key, hop in reversed(walked):
+            tail = chains[key] = (hop, *tail)
+        return tail
 
-    def _hop(self, node: int, name: str | None, row: int) -> Hop:
-        group_name = None
-        if row >= 0:
-            group_name = self.index.groups.names[int(self.index.groups.group[row])][1]
-        direction = None
-        if name is not None:
-            rule = self.index.propagation[self.index.topology.type_names.index(name)]
-            direction = {
-                Propagation.TO_SOURCE: Direction.OUT,
-                Propagation.TO_TARGET: Direction.IN,
-            }.get(rule, Direction.BOTH)
-        return Hop(node, name, direction, group_name)
+    def _direction(self, name: str) -> Direction:
+        return self.index.hop_directions[self.index.topology.type_names.index(name)]
 
     def rule(self, node: int) -> str | None:
         """The quorum rule that decided ``node``'s state, when a redundancy group did.
@@ -305,6 +400,40 @@ class BlastRadius:
                 text += "; it was already degraded before"
             text += ": at risk"
         return f"group {g.names[group][1]!r}: {text}"
+
+
+_SMALL_GROUP: Final = 32  # members up to which a group's losses are counted in plain Python
+
+
+def _lost(
+    at_down: npt.NDArray[np.int64],
+    at_fail: npt.NDArray[np.int64],
+    before: npt.NDArray[np.int64],
+    by: int,
+) -> tuple[int, int]:
+    """Members of a group lost by step ``by`` (down; down or degraded), baseline included."""
+    lost_down = int((((at_down >= 0) & (at_down <= by)) | (before >= _DOWN)).sum())
+    lost_fail = int((((at_fail >= 0) & (at_fail <= by)) | (before >= _DEG)).sum())
+    return lost_down, lost_fail
+
+
+def _lost_small(
+    at_down: npt.NDArray[np.int64],
+    at_fail: npt.NDArray[np.int64],
+    before: npt.NDArray[np.int64],
+    by: int,
+) -> tuple[int, int]:
+    """:func:`_lost` for a few members: plain Python beats a dozen numpy calls."""
+    was = before.tolist()
+    lost_down = sum(b >= _DOWN or 0 <= d <= by for d, b in zip(at_down.tolist(), was, strict=True))
+    lost_fail = sum(b >= _DEG or 0 <= f <= by for f, b in zip(at_fail.tolist(), was, strict=True))
+    return lost_down, lost_fail
+
+
+def _verdict(lost_down: int, lost_fail: int, lose_down: int, lose_fail: int) -> int:
+    if lost_down >= lose_down:
+        return _DOWN
+    return _DEG if lost_fail >= lose_fail else 0
 
 
 def propagate(
@@ -674,6 +803,58 @@ def _kernel() -> Callable[..., int]:
     return numba.njit(cache=True, nogil=True)(_simulate)
 
 
+def _plain_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
+    rev_ptr: Any,
+    rev_idx: Any,
+    ptr: Any,
+    cols: Any,
+    times: Any,
+    nodes: Any,
+    column: Any,
+    want: Any,
+    parent: Any,
+    entry: Any,
+) -> None:
+    """For each ``nodes[i]``: the first CI ``u`` of its reverse row whose time in
+    ``times[:, column[i]]`` is ``want[i]`` and with a plain entry ``u -> nodes[i]`` in the
+    view (``ptr``/``cols``, rows sorted); ``parent[i]`` gets it and ``entry[i]`` the entry's
+    place, both -1 when there is none (the link is a group's, worked out in Python)."""
+    for i in range(nodes.shape[0]):
+        x = nodes[i]
+        parent[i] = -1
+        entry[i] = -1
+        for k in range(rev_ptr[x], rev_ptr[x + 1]):
+            u = rev_idx[k]
+            if times[u, column[i]] != want[i]:
+                continue
+            lo = ptr[u]
+            hi = ptr[u + 1]
+            end = hi
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cols[mid] < x:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < end and cols[lo] == x:
+                parent[i] = u
+                entry[i] = lo
+                break
+
+
+def _links_for(index: ImpactIndex) -> Callable[..., None]:
+    """:func:`_plain_links` compiled whenever the propagation kernel is (see
+    :data:`COMPILE_FROM`), else its plain-Python source."""
+    return _links_kernel() if _kernel_for(index) is not _simulate else _plain_links
+
+
+@functools.cache
+def _links_kernel() -> Callable[..., None]:
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_plain_links)
+
+
 def warm_up(index: ImpactIndex) -> float:
     """Load (or compile) the kernel ``index`` uses, run it once with no failure and keep the
     working arrays it used, so that no query pays for either; returns the seconds it took.
@@ -684,6 +865,11 @@ def warm_up(index: ImpactIndex) -> float:
     none = np.zeros(0, dtype=np.int32)
     try:
         _run(index, index.plain, s, none, none, baseline=None, limit=0)
+        reverse, csr = index.reverse, index.plain.csr
+        _links_for(index)(
+            reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
+            none, np.zeros(0, dtype=np.int8), none, none, none,
+        )  # fmt: skip
     finally:
         index.give_back(s)
     return time.perf_counter() - start

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.__main__ import PEERS_OURS_NEO, main
 
 
 @pytest.mark.slow
@@ -49,6 +49,7 @@ def test_harness_runs_store_and_impact_at_2000_cis(
         assert peers[name]["proxies"]["reached"] == floor["proxies"]["reached"]
     neo4j = [r for r in impact if r["peer"].startswith(("Neo4j", "ours (neo4j)"))]
     assert neo4j and all(r["note"].startswith("skipped: ") for r in neo4j)  # never silent
+    assert set(PEERS_OURS_NEO) <= {r["peer"] for r in neo4j}
     store = {r["case"] for r in rows if r["group"] == "store"}
     assert "get_ci by id (per call)" in store
     assert any(case.startswith("neighbourhood depth 3") for case in store)
