@@ -52,6 +52,8 @@ STAR_MAX = 100_000  # the star micro-graph's dependents with --full
 QUICK_STAR_MAX = 20_000  # ... without (it is loaded into Neo4j through the store too)
 NEO4J_SLOW_S = 10.0  # a Neo4j query slower than this cold gets no warm runs
 QUICK_SLOW_REPEAT = 2  # warm runs of the slow Neo4j peers without --full
+QUICK_BUDGET_S = 10.0  # seconds of runs per measure in make bench (a few minutes in all)
+FULL_BUDGET_S = 30.0  # the same with --full
 NEO4J_LOAD_BUDGET_S = 600.0  # --full: skip the Neo4j graph when loading it would take longer
 PROBE = 50_000  # CIs and relationships of the --full write-throughput probe
 SYNC_MAX = 20_000  # CIs in the generated CSV the import engine runs on (--full)
@@ -99,7 +101,11 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--repeat", type=int, default=5, help="warm runs per measure (>= 1)")
     parser.add_argument(
-        "--budget", type=float, default=30.0, help="seconds of warm runs per measure at most"
+        "--budget",
+        type=float,
+        default=None,
+        help=f"seconds a measure's runs may take before its warm runs stop (at least one warm "
+        f"run; default {QUICK_BUDGET_S:.0f}, {FULL_BUDGET_S:.0f} with --full)",
     )
     parser.add_argument("--only", default=",".join(GROUPS), help="groups: " + ",".join(GROUPS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -130,7 +136,9 @@ def parse(argv: Sequence[str] | None) -> Options:
         seed=args.seed,
         full=args.full,
         repeat=args.repeat,
-        budget_s=args.budget,
+        budget_s=args.budget
+        if args.budget is not None
+        else (FULL_BUDGET_S if args.full else QUICK_BUDGET_S),
         only=only,
         out=args.out,
         docs=None if args.no_docs else args.docs,
