@@ -58,6 +58,9 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX cmdb_ci_class IF NOT EXISTS FOR (c:CI) ON (c.ci_class)",
     "CREATE INDEX cmdb_ci_status IF NOT EXISTS FOR (c:CI) ON (c.status)",
     "CREATE INDEX cmdb_ci_environment IF NOT EXISTS FOR (c:CI) ON (c.environment)",
+    # History without a CI filter: the creation entries kept on CIs in time order, read from
+    # the index (a seek from ``since``) instead of a scan and sort of every CI.
+    "CREATE INDEX cmdb_ci_created_at IF NOT EXISTS FOR (c:CI) ON (c.created_at)",
     *_IDENT_INDEXES,
     "CREATE CONSTRAINT cmdb_change_id IF NOT EXISTS FOR (h:Change) REQUIRE h.id IS UNIQUE",
     "CREATE INDEX cmdb_change_ci_at IF NOT EXISTS FOR (h:Change) ON (h.ci, h.at)",
@@ -130,8 +133,13 @@ _SET_CI: LiteralString = "SET " + ", ".join(f"c.{f} = row.{f}" for f in CI_FIELD
 # What reads of a CI need; its creation entry (``created*``) is read by history only.
 _CI: LiteralString = "c {.id, " + ", ".join(f".{f}" for f in CI_FIELDS) + "}"
 
-_SET_CREATED: LiteralString = ", ".join(
-    f"c.{f} = row.{f}" for f in ("created_seq", "created_at", "created_run", "created")
+CREATED_FIELDS: tuple[str, ...] = ("created_seq", "created_at", "created_run", "created")
+
+# A new CI's labels and properties in the CREATE itself: one operator that writes the node
+# whole, rather than a node, a property at a time and then a label (fewer, larger writes
+# to the transaction state). A null value is simply not stored, as with SET.
+_NEW_CI: LiteralString = (
+    "{id: row.id, " + ", ".join(f"{f}: row.{f}" for f in (*CI_FIELDS, *CREATED_FIELDS)) + "}"
 )
 
 
@@ -141,9 +149,7 @@ def create_cis(label: str) -> LiteralString:
     constraint (the store then runs the whole write again, as an update)."""
     return f"""
 UNWIND $rows AS row
-CREATE (c:CI {{id: row.id}})
-{_SET_CI}, {_SET_CREATED}
-SET c:{quote(label)}
+CREATE (c:CI:{quote(label)} {_NEW_CI})
 """
 
 
@@ -258,6 +264,18 @@ RETURN row.i AS i, {_REL} AS r
 """
 
 
+# The properties of a new relationship in its CREATE (``SET r = row.props`` would plan an
+# Eager: the whole batch held in memory before the first write).
+_NEW_REL: LiteralString = (
+    "{"
+    + ", ".join(
+        f"{f}: row.{f}"
+        for f in ("attributes", "provenance", "first_seen", "last_seen", *CREATED_FIELDS)
+    )
+    + "}"
+)
+
+
 def create_relationships(rel_type: str) -> LiteralString:
     """Create relationships of one type that the transaction found missing, with their
     creation history entry. CREATE, not MERGE: a MERGE locks both ends and looks for the
@@ -266,11 +284,7 @@ def create_relationships(rel_type: str) -> LiteralString:
 UNWIND $rows AS row
 MATCH (s) WHERE id(s) = row.s
 MATCH (t) WHERE id(t) = row.t
-CREATE (s)-[r:{quote(rel_type)}]->(t)
-SET r.attributes = row.attributes, r.provenance = row.provenance,
-    r.first_seen = row.first_seen, r.last_seen = row.last_seen,
-    r.created_seq = row.created_seq, r.created_at = row.created_at,
-    r.created_run = row.created_run, r.created = row.created
+CREATE (s)-[r:{quote(rel_type)} {_NEW_REL}]->(t)
 """
 
 
@@ -441,12 +455,16 @@ def created_history(clauses: list[LiteralString], *, by_ci: bool = False) -> Lit
     """The creation entries kept on CIs (``created*``, see the module docstring) matching
     ``clauses`` (fixed fragments over ``c``), oldest first. ``by_ci``: only those of the CIs
     in ``$cis``."""
-    where = " AND ".join(["c.created_seq IS NOT NULL", *clauses])
-    match = (
-        "UNWIND $cis AS cid MATCH (c:CI {id: cid}) USING INDEX SEEK c:CI(id)"
-        if by_ci
-        else "MATCH (c:CI)"
-    )
+    terms: list[LiteralString] = ["c.created_seq IS NOT NULL", *clauses]
+    if by_ci:
+        match: LiteralString = "UNWIND $cis AS cid MATCH (c:CI {id: cid}) USING INDEX SEEK c:CI(id)"
+    else:
+        # The (created_at) index supplies the order, so the server stops after ``$limit``
+        # entries (PartialTop) instead of sorting every CI; the IS NOT NULL term lets it
+        # scan the index when no time bound is given.
+        match = "MATCH (c:CI) USING INDEX c:CI(created_at)"
+        terms.insert(0, "c.created_at IS NOT NULL")
+    where = " AND ".join(terms)
     return f"""{match} WHERE {where}
 RETURN c.id AS ci, c.created_at AS at, c.created_seq AS seq, c.created_run AS run_id,
        c.created AS body
@@ -497,6 +515,24 @@ SET r.ci = row.ci, r.digest = row.digest, r.last_run = row.last_run,
 SOURCE_RECORDS: LiteralString = """
 MATCH (r:SourceRecord {source: $source})
 RETURN r {.*} AS r ORDER BY r.kind, r.key
+"""
+
+# A keyset page of one source's records in (kind, key) order, in two seeks of the
+# (source, kind, key) constraint's index that keep its order (no sort): the rest of the
+# current kind, then the kinds after it. (One OR of the two is planned as a union and a
+# sort of every record left.)
+SOURCE_RECORDS_SAME_KIND: LiteralString = """
+MATCH (r:SourceRecord) USING INDEX r:SourceRecord(source, kind, key)
+WHERE r.source = $source AND r.kind = $kind AND r.key > $key
+WITH r ORDER BY r.source, r.kind, r.key LIMIT $limit
+RETURN r {.*} AS r
+"""
+
+SOURCE_RECORDS_NEXT_KINDS: LiteralString = """
+MATCH (r:SourceRecord) USING INDEX r:SourceRecord(source, kind, key)
+WHERE r.source = $source AND r.kind > $kind AND r.key IS NOT NULL
+WITH r ORDER BY r.source, r.kind, r.key LIMIT $limit
+RETURN r {.*} AS r
 """
 
 DELETE_SOURCE_RECORDS: LiteralString = """

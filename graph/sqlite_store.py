@@ -883,7 +883,7 @@ class SqliteStore:
         self, source: str, *, batch_size: int = 1_000
     ) -> Iterator[SourceRecord]:
         """``source_records`` a page at a time (the import engine streams a million of them;
-        ``graph.sync_plan.stored_records``). Ordered by kind, key."""
+        ``graph.sync_plan``). Ordered by kind, key."""
         last = ("", "")
         while True:
             rows = (

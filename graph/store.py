@@ -248,6 +248,13 @@ class Store(Protocol):
         """Everything ``source`` has reported (and not been forgotten), ordered by kind, key."""
         ...
 
+    def iter_source_records(
+        self, source: str, *, batch_size: int = 1_000
+    ) -> Iterator[SourceRecord]:
+        """:meth:`source_records` a page of ``batch_size`` at a time, in the same order: what
+        the import engine streams, whatever the size of the source."""
+        ...
+
     def put_source_records(self, records: Sequence[SourceRecord]) -> None: ...
 
     def delete_source_records(self, source: str, keys: Sequence[tuple[str, str]]) -> int:

@@ -280,15 +280,6 @@ def _scratch_database() -> sqlite3.Connection:
     return db
 
 
-def stored_records(store: Store, source: str) -> Iterable[SourceRecord]:
-    """A source's records, streamed when the store can (``iter_source_records``)."""
-    stream = getattr(store, "iter_source_records", None)
-    if stream is not None:
-        records: Iterable[SourceRecord] = stream(source)
-        return records
-    return store.source_records(source)
-
-
 @dataclass(frozen=True, slots=True)
 class _Known:
     """What planning needs of a stored source record; the rest stays on disk."""
@@ -375,7 +366,7 @@ class _Records:
         self._prefetched: set[tuple[int, str]] = set()
         rows: list[tuple[Any, ...]] = []
         self.size = 0
-        for record in stored_records(store, source):
+        for record in store.iter_source_records(source):
             rows.append(
                 (
                     _CI_KIND if record.kind == "ci" else _REL_KIND,
@@ -1118,7 +1109,7 @@ class Planner:
         rows: list[tuple[int, str]] = []
         sources = {run.source for run in self.store.list_runs(limit=10_000)} - {self.source}
         for other in sorted(sources):
-            for record in stored_records(self.store, other):
+            for record in self.store.iter_source_records(other):
                 if record.absent_since is None:
                     rows.append(
                         (_CI_KIND, record.ci) if record.kind == "ci" else (_REL_KIND, record.key)
