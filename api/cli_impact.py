@@ -310,7 +310,8 @@ def _print_report(report: ImpactReport, *, paths: bool) -> None:
     if report.teams:
         print("\nteams to notify:")
         for t in report.teams[:10]:
-            print(f"  {t.name} ({', '.join(t.roles)}; {t.cis} CIs, e.g. {', '.join(t.examples)})")
+            cis = f"{t.cis} CI" if t.cis == 1 else f"{t.cis} CIs"
+            print(f"  {t.name} ({', '.join(t.roles)}; {cis}, e.g. {', '.join(t.examples)})")
         if not report.teams_complete:
             print("  (from the nearest CIs' owner fields only: the blast radius is large)")
     if not report.what_if:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
@@ -255,7 +256,6 @@ CREATE TABLE record (
     last_run TEXT NOT NULL, last_seen TEXT NOT NULL, absent_since TEXT,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
-CREATE INDEX record_ci ON record (ci) WHERE kind = 0 AND absent_since IS NULL;
 CREATE TABLE seen (kind INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (kind, key)) WITHOUT ROWID;
 CREATE TABLE elsewhere (kind INTEGER NOT NULL, key TEXT NOT NULL,
@@ -267,6 +267,24 @@ _CLAIMED_KIND: Final = 2
 _FLUSH_EVERY: Final = 5_000
 _RECORD_BATCH: Final = 1_000  # records copied to the scratch database at a time
 _SCRATCH_CACHE_KIB: Final = 8 * 1024
+# Built once the source's records are copied in (a bulk copy then one index build is ~4x
+# faster than keeping the index up to date row by row).
+_RECORD_CI_INDEX: Final = (
+    "CREATE INDEX record_ci ON record (ci) WHERE kind = 0 AND absent_since IS NULL"
+)
+
+
+@contextmanager
+def _bulk(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction around a bulk copy into the scratch database: without it, each
+    ``executemany`` commits on its own (autocommit), which costs more than the rows."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _scratch_database() -> sqlite3.Connection:
@@ -341,10 +359,11 @@ class _DiskMap:
     def flush(self) -> None:
         """Write what waits (prefetched answers stay right: they learn the new values)."""
         if self._pending:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO seen (kind, key, value) VALUES (?, ?, ?)",
-                [(self._kind, k, v) for k, v in self._pending.items()],
-            )
+            with _bulk(self._db):
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO seen (kind, key, value) VALUES (?, ?, ?)",
+                    [(self._kind, k, v) for k, v in self._pending.items()],
+                )
             prefetched = self._prefetched
             self._cache.update((k, v) for k, v in self._pending.items() if k in prefetched)
             self._pending.clear()
@@ -366,21 +385,23 @@ class _Records:
         self._prefetched: set[tuple[int, str]] = set()
         rows: list[tuple[Any, ...]] = []
         self.size = 0
-        for record in store.iter_source_records(source):
-            rows.append(
-                (
-                    _CI_KIND if record.kind == "ci" else _REL_KIND,
-                    record.key,
-                    record.ci,
-                    record.digest,
-                    record.last_run,
-                    record.last_seen.isoformat(),
-                    None if record.absent_since is None else record.absent_since.isoformat(),
+        with _bulk(db):
+            for record in store.iter_source_records(source):
+                rows.append(
+                    (
+                        _CI_KIND if record.kind == "ci" else _REL_KIND,
+                        record.key,
+                        record.ci,
+                        record.digest,
+                        record.last_run,
+                        record.last_seen.isoformat(),
+                        None if record.absent_since is None else record.absent_since.isoformat(),
+                    )
                 )
-            )
-            if len(rows) >= _RECORD_BATCH:
-                self._insert(rows)
-        self._insert(rows)
+                if len(rows) >= _RECORD_BATCH:
+                    self._insert(rows)
+            self._insert(rows)
+            db.execute(_RECORD_CI_INDEX)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         self._db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -1108,16 +1129,19 @@ class Planner:
         insert = "INSERT OR IGNORE INTO elsewhere (kind, key) VALUES (?, ?)"
         rows: list[tuple[int, str]] = []
         sources = {run.source for run in self.store.list_runs(limit=10_000)} - {self.source}
-        for other in sorted(sources):
-            for record in self.store.iter_source_records(other):
-                if record.absent_since is None:
-                    rows.append(
-                        (_CI_KIND, record.ci) if record.kind == "ci" else (_REL_KIND, record.key)
-                    )
-                if len(rows) >= _FLUSH_EVERY:
-                    db.executemany(insert, rows)
-                    rows.clear()
-        db.executemany(insert, rows)
+        with _bulk(db):
+            for other in sorted(sources):
+                for record in self.store.iter_source_records(other):
+                    if record.absent_since is None:
+                        rows.append(
+                            (_CI_KIND, record.ci)
+                            if record.kind == "ci"
+                            else (_REL_KIND, record.key)
+                        )
+                    if len(rows) >= _FLUSH_EVERY:
+                        db.executemany(insert, rows)
+                        rows.clear()
+            db.executemany(insert, rows)
 
         def reported(kind: int, key: str) -> bool:
             row = db.execute(
