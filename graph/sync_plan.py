@@ -219,7 +219,7 @@ class _Snapshot:
 
     def _position(self, ci: str) -> int | None:
         h = hash(ci)
-        i = int(np.searchsorted(self._hashes, h))
+        i = int(self._hashes.searchsorted(h))
         while i < len(self._hashes) and int(self._hashes[i]) == h:
             pos = int(self._order[i])
             if self._ids[pos] == ci:
@@ -235,6 +235,39 @@ class _Snapshot:
     def has_ci(self, ci: str) -> bool:
         return self._position(ci) is not None
 
+    def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """:meth:`_position` of many CIs at once (-1 for unknown ones)."""
+        hashes = np.fromiter((hash(ci) for ci in ids), dtype=np.int64, count=len(ids))
+        at = np.minimum(np.searchsorted(self._hashes, hashes), max(len(self._hashes) - 1, 0))
+        if not len(self._hashes):
+            return np.full(len(ids), -1, dtype=np.int64)
+        positions = self._order[at]
+        out = np.full(len(ids), -1, dtype=np.int64)
+        for i, (ci, pos, hit) in enumerate(
+            zip(ids, positions.tolist(), (self._hashes[at] == hashes).tolist(), strict=True)
+        ):
+            if hit and self._ids[pos] == ci:
+                out[i] = pos
+            elif hit:  # (rarely) another CI with the same hash: look further
+                found = self._position(ci)
+                out[i] = -1 if found is None else found
+        return out
+
+    def has_relationships(self, keys: Sequence[RelKey]) -> list[bool]:
+        """:meth:`has_relationship` of many keys at once (a chunk's worth)."""
+        if not keys:
+            return []
+        src = self._positions([k[0] for k in keys])
+        dst = self._positions([k[2] for k in keys])
+        types = np.array([self._types.get(k[1], -1) for k in keys], dtype=np.int64)
+        known = (src >= 0) & (dst >= 0) & (types >= 0)
+        codes = (src * self._t + types) * self._n + dst
+        at = np.minimum(np.searchsorted(self._codes, codes), max(len(self._codes) - 1, 0))
+        if not len(self._codes):
+            return [False] * len(keys)
+        found: list[bool] = (known & (self._codes[at] == codes)).tolist()
+        return found
+
     def has_relationship(self, key: RelKey) -> bool:
         type_ = self._types.get(key[1])
         if type_ is None:
@@ -243,7 +276,7 @@ class _Snapshot:
         if src is None or dst is None:
             return False
         code = (src * self._t + type_) * self._n + dst
-        i = int(np.searchsorted(self._codes, code))
+        i = int(self._codes.searchsorted(code))
         return i < len(self._codes) and int(self._codes[i]) == code
 
 
@@ -867,8 +900,10 @@ class Planner:
         ]
         self.seen_relationships.prefetch(texts)
         self.records.prefetch(_REL_KIND, texts)
-        planned: list[tuple[RelKey, IncomingRelationship, str]] = []
-        for rel in valid:
+        planned: list[tuple[int, RelKey, IncomingRelationship, str]] = []
+        # recorded unchanged: unchanged if the relationship is still there (checked at once)
+        recorded: list[tuple[int, RelKey, IncomingRelationship, str]] = []
+        for i, rel in enumerate(valid):
             ends = []
             for end, ref in (("source", rel.source_ref), ("target", rel.target_ref)):
                 ends.append(self._end(rel, end, ref, refs.get(ref), plan))
@@ -894,12 +929,18 @@ class Planner:
                 and self.options.skip_unchanged
                 and record.digest == digest
                 and not record.absent
-                and self.snapshot.has_relationship(key)
             ):
-                self.report.count("relationship", "unchanged")
+                recorded.append((i, key, rel, digest))
                 continue
-            planned.append((key, rel, digest))
-        for key, rel, digest in planned:
+            planned.append((i, key, rel, digest))
+        there = self.snapshot.has_relationships([key for _, key, _, _ in recorded])
+        for entry, present in zip(recorded, there, strict=True):
+            if present:
+                self.report.count("relationship", "unchanged")
+            else:
+                planned.append(entry)
+        planned.sort(key=lambda entry: entry[0])  # in the order they were reported
+        for _, key, rel, digest in planned:
             old = self.store.get_relationship(key) if self.snapshot.has_relationship(key) else None
             self._relationship_outcome(key, old, rel.attributes, plan)
             self._record(
