@@ -237,12 +237,12 @@ class _Snapshot:
 
     def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """:meth:`_position` of many CIs at once (-1 for unknown ones)."""
-        hashes = np.fromiter((hash(ci) for ci in ids), dtype=np.int64, count=len(ids))
-        at = np.minimum(np.searchsorted(self._hashes, hashes), max(len(self._hashes) - 1, 0))
-        if not len(self._hashes):
-            return np.full(len(ids), -1, dtype=np.int64)
-        positions = self._order[at]
         out = np.full(len(ids), -1, dtype=np.int64)
+        if not len(self._hashes):
+            return out
+        hashes = np.fromiter((hash(ci) for ci in ids), dtype=np.int64, count=len(ids))
+        at = np.minimum(self._hashes.searchsorted(hashes), len(self._hashes) - 1)
+        positions = self._order[at]
         for i, (ci, pos, hit) in enumerate(
             zip(ids, positions.tolist(), (self._hashes[at] == hashes).tolist(), strict=True)
         ):
@@ -255,16 +255,14 @@ class _Snapshot:
 
     def has_relationships(self, keys: Sequence[RelKey]) -> list[bool]:
         """:meth:`has_relationship` of many keys at once (a chunk's worth)."""
-        if not keys:
-            return []
+        if not keys or not len(self._codes):
+            return [False] * len(keys)
         src = self._positions([k[0] for k in keys])
         dst = self._positions([k[2] for k in keys])
         types = np.array([self._types.get(k[1], -1) for k in keys], dtype=np.int64)
         known = (src >= 0) & (dst >= 0) & (types >= 0)
         codes = (src * self._t + types) * self._n + dst
-        at = np.minimum(np.searchsorted(self._codes, codes), max(len(self._codes) - 1, 0))
-        if not len(self._codes):
-            return [False] * len(keys)
+        at = np.minimum(self._codes.searchsorted(codes), len(self._codes) - 1)
         found: list[bool] = (known & (self._codes[at] == codes)).tolist()
         return found
 
@@ -900,10 +898,9 @@ class Planner:
         ]
         self.seen_relationships.prefetch(texts)
         self.records.prefetch(_REL_KIND, texts)
-        planned: list[tuple[int, RelKey, IncomingRelationship, str]] = []
-        # recorded unchanged: unchanged if the relationship is still there (checked at once)
-        recorded: list[tuple[int, RelKey, IncomingRelationship, str]] = []
-        for i, rel in enumerate(valid):
+        # (key, its text, relationship, digest, whether the source's record says unchanged)
+        planned: list[tuple[RelKey, str, IncomingRelationship, str, bool]] = []
+        for rel in valid:
             ends = []
             for end, ref in (("source", rel.source_ref), ("target", rel.target_ref)):
                 ends.append(self._end(rel, end, ref, refs.get(ref), plan))
@@ -924,28 +921,22 @@ class Planner:
             self.seen_relationships.add(text)
             digest = digest_relationship(rel.attributes)
             record = self.records.get(_REL_KIND, text)
-            if (
+            recorded = (
                 record is not None
                 and self.options.skip_unchanged
                 and record.digest == digest
                 and not record.absent
-            ):
-                recorded.append((i, key, rel, digest))
-                continue
-            planned.append((i, key, rel, digest))
-        there = self.snapshot.has_relationships([key for _, key, _, _ in recorded])
-        for entry, present in zip(recorded, there, strict=True):
-            if present:
-                self.report.count("relationship", "unchanged")
-            else:
-                planned.append(entry)
-        planned.sort(key=lambda entry: entry[0])  # in the order they were reported
-        for _, key, rel, digest in planned:
-            old = self.store.get_relationship(key) if self.snapshot.has_relationship(key) else None
-            self._relationship_outcome(key, old, rel.attributes, plan)
-            self._record(
-                plan.relationship_records, "relationship", relationship_key(key), key[0], digest
             )
+            planned.append((key, text, rel, digest, recorded))
+        # Which of them exist, for the whole chunk at once.
+        there = self.snapshot.has_relationships([entry[0] for entry in planned])
+        for (key, text, rel, digest, recorded), present in zip(planned, there, strict=True):
+            if recorded and present:
+                self.report.count("relationship", "unchanged")
+                continue
+            old = self.store.get_relationship(key) if present else None
+            self._relationship_outcome(key, old, rel.attributes, plan)
+            self._record(plan.relationship_records, "relationship", text, key[0], digest)
 
     def _relationship_outcome(
         self,
