@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -32,41 +30,11 @@ from graph.model import (
 )
 from graph.neo4j_store import Neo4jStore, _parse_uri
 from graph.store import CiFilter
-from tests.conftest import Neo4jServer
+from tests.integration.neo4j_store.conftest import PASSWORD, USER, wipe
 
 pytestmark = pytest.mark.neo4j
 
-PASSWORD_DEFAULT = "cmdb-dev-password"
 T0 = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
-
-
-USER = os.environ.get("NEO4J_USER", "neo4j")
-PASSWORD = os.environ.get("NEO4J_PASSWORD", PASSWORD_DEFAULT)
-
-
-@pytest.fixture(scope="module")
-def uri(neo4j_server: Neo4jServer) -> str:
-    """The shared server of ``tests/conftest.py`` (found, started, or failed there)."""
-    return neo4j_server.uri
-
-
-@pytest.fixture(scope="module")
-def driver(uri: str) -> Iterator[neo4j.Driver]:
-    with neo4j.GraphDatabase.driver(uri, auth=(USER, PASSWORD)) as d:
-        yield d
-
-
-def wipe(driver: neo4j.Driver) -> None:
-    with driver.session() as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS").consume()
-
-
-@pytest.fixture
-def store(uri: str, driver: neo4j.Driver) -> Iterator[Neo4jStore]:
-    wipe(driver)
-    s = Neo4jStore(uri, user=USER, password=PASSWORD)
-    yield s
-    s.close()
 
 
 def cypher_value(driver: neo4j.Driver, query: str, **params: object) -> Any:

@@ -4,7 +4,6 @@ the one-round-trip generation read, and the driver's notifications turned off.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import neo4j
@@ -14,37 +13,11 @@ from graph import neo4j_cypher as cypher
 from graph import neo4j_store as store_module
 from graph.model import CiId, ConfigurationItem, Relationship, SourceRecord, WriteContext
 from graph.neo4j_store import Neo4jStore
-from tests.conftest import Neo4jServer
-from tests.integration.test_neo4j_store import (  # the same server, user and wipe
-    PASSWORD,
-    SCANS,
-    USER,
-    plan_operators,
-    wipe,
-)
+from tests.integration.neo4j_store.test_neo4j_store import SCANS, plan_operators
 
 pytestmark = pytest.mark.neo4j
 
 T0 = datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def uri(neo4j_server: Neo4jServer) -> str:
-    return neo4j_server.uri
-
-
-@pytest.fixture(scope="module")
-def driver(uri: str) -> Iterator[neo4j.Driver]:
-    with neo4j.GraphDatabase.driver(uri, auth=(USER, PASSWORD)) as d:
-        yield d
-
-
-@pytest.fixture
-def store(uri: str, driver: neo4j.Driver) -> Iterator[Neo4jStore]:
-    wipe(driver)
-    s = Neo4jStore(uri, user=USER, password=PASSWORD)
-    yield s
-    s.close()
 
 
 def ci(id: str) -> ConfigurationItem:
