@@ -1034,15 +1034,10 @@ def _cli_case(cis: int) -> str:
 def _cli_import(tmp: Path, cis: int) -> list[Row]:
     """``graph.sync_bench.measure_cli_import``: the whole CLI in a child process, streaming the
     CSV, and its peak resident memory (issue 5: under 1 GB at 1M CIs)."""
-    from graph.sync_bench import measure_cli_import
-    from importers.generic import write_synthetic_csv
+    from benchmarks.cli_import import measure
 
-    directory = tmp / f"cli-{cis}"
-    write_synthetic_csv(directory, cis, cis)
     progress(f"import: cmdb import csv of {cis:,} synthetic CIs in a child process")
-    figures = measure_cli_import(
-        ["import", "csv", str(directory), "--store", str(tmp / "cli-store")]
-    )
+    figures = measure(tmp / f"cli-{cis}", cis, cis, str(tmp / "cli-store"))
     rss_mib = figures.peak_rss_bytes / 2**20
     ok = figures.returncode == 0
     return [

@@ -24,8 +24,17 @@ from pathlib import Path
 
 import orjson
 
-from graph.sync_bench import measure_cli_import
+from graph.sync_bench import ProcessFigures, measure_cli_import
 from importers.generic import write_synthetic_csv
+
+
+def measure(directory: Path, cis: int, relationships: int, store: str) -> ProcessFigures:
+    """Write the synthetic CSV files into ``directory`` and time ``cmdb import csv`` of them
+    into ``store`` in a child process (``make bench-full`` and :func:`main`)."""
+    write_synthetic_csv(directory, cis, relationships)
+    return measure_cli_import(
+        ["import", "csv", str(directory), "--store", store, "--source", "synthetic"]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,11 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     relationships = args.cis if args.relationships is None else args.relationships
     with tempfile.TemporaryDirectory(prefix="cli-import-") as scratch:
-        directory = args.dir or Path(scratch)
-        write_synthetic_csv(directory, args.cis, relationships)
-        figures = measure_cli_import(
-            ["import", "csv", str(directory), "--store", args.store, "--source", "synthetic"]
-        )
+        figures = measure(args.dir or Path(scratch), args.cis, relationships, args.store)
     result = {
         "cis": args.cis,
         "relationships": relationships,
