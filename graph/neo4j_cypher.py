@@ -214,9 +214,11 @@ DETACH DELETE c
 
 
 def list_cis(clauses: list[LiteralString]) -> LiteralString:
-    """CIs matching all ``clauses`` (fixed fragments over ``c``), ordered by id."""
+    """CIs matching all ``clauses`` (fixed fragments over ``c``), ordered by id. The page is
+    cut before the CIs are projected: ``RETURN {…} ORDER BY … LIMIT`` projected every match
+    first (~0.25 s for the first page of 100k CIs)."""
     where = "WHERE " + " AND ".join(clauses) if clauses else ""
-    return f"MATCH (c:CI) {where} RETURN {_CI} AS c ORDER BY c.id LIMIT $limit"
+    return f"MATCH (c:CI) {where} WITH c ORDER BY c.id LIMIT $limit RETURN {_CI} AS c"
 
 
 def count_cis(clauses: list[LiteralString]) -> LiteralString:
