@@ -969,15 +969,10 @@ class Neo4jStore:
                 seen.update(frontier)
             ids = sorted(seen)
             cis = _read_cis(tx, ids)
-            rels = [
-                _rel_from(r)
-                for r in tx.run(
-                    cypher.RELATIONSHIPS_AMONG,
-                    ids=ids,
-                    among=dict.fromkeys(ids, True),
-                    types=type_list,
-                )
-            ]
+            found = tx.run(
+                cypher.RELATIONSHIPS_AMONG, ids=ids, among=dict.fromkeys(ids, True), types=type_list
+            ).single(strict=True)["rows"]
+            rels = [_rel_from_parts((s, t, o), props) for s, t, o, props in found]
             return Subgraph(
                 cis=[cis[i] for i in ids if i in cis],
                 relationships=sorted(rels, key=lambda r: r.key),
