@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -174,6 +174,9 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+_NO_ATTRIBUTES_DIGEST: Final = digest_relationship({})
+
+
 def relationship_key(key: RelKey) -> str:
     """The source record key of a relationship: ``<source ci>|<TYPE>|<target ci>``."""
     return f"{key[0]}|{key[1]}|{key[2]}"
@@ -235,6 +238,16 @@ class _Snapshot:
     def has_ci(self, ci: str) -> bool:
         return self._position(ci) is not None
 
+    def alive_many(self, ids: Sequence[str]) -> list[bool]:
+        """:meth:`alive` of many CIs at once (a chunk's worth)."""
+        if not len(self._hashes):
+            return [False] * len(ids)
+        positions = self._positions(ids)
+        found = positions >= 0
+        statuses = self._statuses[np.where(found, positions, 0)]
+        alive: list[bool] = (found & (statuses != _RETIRED)).tolist()
+        return alive
+
     def _positions(self, ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """:meth:`_position` of many CIs at once (-1 for unknown ones)."""
         out = np.full(len(ids), -1, dtype=np.int64)
@@ -279,7 +292,21 @@ class _Snapshot:
 
 
 # --------------------------------------------------------------------------------------------
-# The run's working memory: on disk, so a run of a million items plans in bounded memory.
+# The run's working memory: Python dicts while the run is small, a scratch SQLite file past
+# IN_MEMORY_ENTRIES, so a run of a hundred thousand items plans at dict speed and a run of a
+# million in bounded memory.
+
+IN_MEMORY_ENTRIES: Final = 1_000_000
+"""How many entries of run state a run keeps in Python dicts: the source's records as they
+were when the run started, the keys seen with the CI each resolved to, the CIs claimed, the
+relationship keys seen. Past it (checked as the records load and at the end of each chunk),
+all of them move to the run's scratch database and stay there for the rest of the run.
+
+An entry costs ~100-150 bytes in memory (a record: its key, digest and CI; the others: a
+key and a dict slot), so the limit holds at most ~100-150 MB. Re-importing 100k CIs + 200k
+relationships holds ~700k entries (~75 MiB more peak RSS than on disk, and planning twice as
+fast); a first import of 1M CIs spills half-way through its CIs, a re-import of them at
+once."""
 
 _SCRATCH_SCHEMA: Final = """
 CREATE TABLE record (
@@ -329,31 +356,84 @@ def _scratch_database() -> sqlite3.Connection:
     return db
 
 
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """What planning needs of a stored source record; the rest stays on disk."""
+class _Scratch:
+    """The run's scratch database, created when first needed (a run that stays in memory and
+    removes nothing never creates it)."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = _scratch_database()
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+class _Known(NamedTuple):
+    """A stored source record, as planning reads it (a tuple: cheap to build and to hold)."""
 
     ci: CiId
     digest: str
-    absent: bool
+    last_run: str
+    last_seen: datetime
+    absent_since: datetime | None
+
+    @property
+    def absent(self) -> bool:
+        return self.absent_since is not None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> _Known:
+        ci, digest, last_run, last_seen, absent_since = row
+        return cls(
+            CiId(ci),
+            digest,
+            last_run,
+            datetime.fromisoformat(last_seen),
+            None if absent_since is None else datetime.fromisoformat(absent_since),
+        )
+
+    def row(self, kind: int, key: str) -> tuple[Any, ...]:
+        absent = self.absent_since
+        return (
+            kind,
+            key,
+            self.ci,
+            self.digest,
+            self.last_run,
+            self.last_seen.isoformat(),
+            None if absent is None else absent.isoformat(),
+        )
 
 
-class _DiskMap:
-    """``str -> str`` (or a set, with the key as value) in the scratch database. Writes wait
-    in memory and go down in batches; :meth:`prefetch` answers a chunk's lookups at once."""
+class _RunMap:
+    """``str -> str`` (or a set, with the key as value) of run state. A dict while the run
+    is small; once spilled (:meth:`spill`), rows of the scratch database, where writes wait
+    in memory and go down in batches and :meth:`prefetch` answers a chunk's lookups at
+    once."""
 
     __slots__ = ("_cache", "_db", "_kind", "_pending", "_prefetched")
 
-    def __init__(self, db: sqlite3.Connection, kind: int) -> None:
+    def __init__(self, kind: int, db: sqlite3.Connection | None = None) -> None:
         self._db = db
         self._kind = kind
+        # In memory: every entry. Spilled: the writes not yet flushed.
         self._pending: dict[str, str] = {}
         self._cache: dict[str, str] = {}
         self._prefetched: set[str] = set()
 
+    def __len__(self) -> int:
+        """Entries held in memory."""
+        return len(self._pending)
+
     def get(self, key: str) -> str | None:
         found = self._pending.get(key)
-        if found is not None:
+        if found is not None or self._db is None:
             return found
         found = self._cache.get(key)
         if found is not None or key in self._prefetched:
@@ -364,18 +444,23 @@ class _DiskMap:
         return None if row is None else str(row[0])
 
     def __contains__(self, key: str) -> bool:
+        if self._db is None:
+            return key in self._pending
         return self.get(key) is not None
 
     def __setitem__(self, key: str, value: str) -> None:
         self._pending[key] = value
-        self._cache.pop(key, None)
-        if len(self._pending) >= _FLUSH_EVERY:
-            self.flush()
+        if self._db is not None:
+            self._cache.pop(key, None)
+            if len(self._pending) >= _FLUSH_EVERY:
+                self.flush()
 
     def add(self, key: str) -> None:
         self[key] = key
 
     def prefetch(self, keys: Iterable[str]) -> None:
+        if self._db is None:
+            return
         wanted = [k for k in set(keys) if k not in self._pending and k not in self._prefetched]
         for start in range(0, len(wanted), _FLUSH_EVERY):
             part = wanted[start : start + _FLUSH_EVERY]
@@ -389,115 +474,197 @@ class _DiskMap:
 
     def flush(self) -> None:
         """Write what waits (prefetched answers stay right: they learn the new values)."""
-        if self._pending:
-            with _bulk(self._db):
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO seen (kind, key, value) VALUES (?, ?, ?)",
-                    [(self._kind, k, v) for k, v in self._pending.items()],
-                )
-            prefetched = self._prefetched
-            self._cache.update((k, v) for k, v in self._pending.items() if k in prefetched)
-            self._pending.clear()
+        if self._db is None or not self._pending:
+            return
+        with _bulk(self._db):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO seen (kind, key, value) VALUES (?, ?, ?)",
+                [(self._kind, k, v) for k, v in self._pending.items()],
+            )
+        prefetched = self._prefetched
+        self._cache.update((k, v) for k, v in self._pending.items() if k in prefetched)
+        self._pending.clear()
 
     def end_chunk(self) -> None:
-        """Write what waits and forget the chunk's prefetched answers (bounded memory)."""
+        """Spilled: write what waits and forget the chunk's prefetched answers."""
+        if self._db is None:
+            return
         self.flush()
         self._cache.clear()
         self._prefetched.clear()
 
+    def spill(self, db: sqlite3.Connection) -> None:
+        """Move every entry to the scratch database; from now on the map lives there."""
+        if self._db is None:
+            self._db = db
+            self.flush()
+
 
 class _Records:
-    """The source's records as they were when the run started, in the scratch database."""
+    """The source's records as they were when the run started: in dicts (one per kind) up to
+    ``limit`` records, else in the scratch database (then the dicts hold a chunk's
+    prefetched answers)."""
 
-    def __init__(self, db: sqlite3.Connection, store: Store, source: str) -> None:
-        self._db = db
+    def __init__(self, scratch: _Scratch, store: Store, source: str, *, limit: int) -> None:
+        self._scratch = scratch
+        self._db: sqlite3.Connection | None = None
         self.source = source
-        self._cache: dict[tuple[int, str], _Known] = {}
-        self._prefetched: set[tuple[int, str]] = set()
-        rows: list[tuple[Any, ...]] = []
+        self._known: tuple[dict[str, _Known], dict[str, _Known]] = ({}, {})
+        self._prefetched: tuple[set[str], set[str]] = (set(), set())
+        self._current_cis: set[str] | None = None  # for claims(), built when first asked
         self.size = 0
-        with _bulk(db):
+        runs: dict[str, str] = {}  # a run's id and time are shared by its records
+        times: dict[datetime, datetime] = {}
+        rows: list[tuple[Any, ...]] = []
+        make = tuple.__new__  # _Known(...) without its Python-level __new__: ~2x faster
+        try:
             for record in store.iter_source_records(source):
-                rows.append(
+                kind = _CI_KIND if record.kind == "ci" else _REL_KIND
+                key, ci = record.key, record.ci
+                last_run, last_seen = record.last_run, record.last_seen
+                known: _Known = make(
+                    _Known,
                     (
-                        _CI_KIND if record.kind == "ci" else _REL_KIND,
-                        record.key,
-                        record.ci,
+                        key if ci == key else ci,  # one string for both when they agree
                         record.digest,
-                        record.last_run,
-                        record.last_seen.isoformat(),
-                        None if record.absent_since is None else record.absent_since.isoformat(),
-                    )
+                        runs.get(last_run) or runs.setdefault(last_run, last_run),
+                        times.get(last_seen) or times.setdefault(last_seen, last_seen),
+                        record.absent_since,
+                    ),
                 )
+                self.size += 1
+                if self._db is None:
+                    self._known[kind][key] = known
+                    if self.size > limit:
+                        self._db = scratch.db
+                        self._db.execute("BEGIN")
+                        self._copy_known()
+                    continue
+                rows.append(known.row(kind, key))
                 if len(rows) >= _RECORD_BATCH:
                     self._insert(rows)
-            self._insert(rows)
-            db.execute(_RECORD_CI_INDEX)
+            if self._db is not None:
+                self._insert(rows)
+                self._db.execute(_RECORD_CI_INDEX)
+                self._db.execute("COMMIT")
+        except BaseException:
+            if self._db is not None and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    @property
+    def on_disk(self) -> sqlite3.Connection | None:
+        """The scratch database once the records live there; None while in memory."""
+        return self._db
+
+    def __len__(self) -> int:
+        """Records held in memory."""
+        return len(self._known[_CI_KIND]) + len(self._known[_REL_KIND])
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        assert self._db is not None
         self._db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        self.size += len(rows)
         rows.clear()
 
+    def _copy_known(self) -> None:
+        """Copy the records held in memory to the scratch database (in its transaction)."""
+        rows: list[tuple[Any, ...]] = []
+        for kind, known in enumerate(self._known):
+            for key, record in known.items():
+                rows.append(record.row(kind, key))
+                if len(rows) >= _RECORD_BATCH:
+                    self._insert(rows)
+            known.clear()
+        self._insert(rows)
+        self._current_cis = None
+
+    def spill(self) -> None:
+        """Move the records to the scratch database; from now on they live there."""
+        if self._db is not None:
+            return
+        self._db = self._scratch.db
+        with _bulk(self._db):
+            self._copy_known()
+            self._db.execute(_RECORD_CI_INDEX)
+
     def get(self, kind: int, key: str) -> _Known | None:
-        if not self.size:
-            return None
-        found = self._cache.get((kind, key))
-        if found is not None or (kind, key) in self._prefetched:
+        found = self._known[kind].get(key)
+        if found is not None or self._db is None or key in self._prefetched[kind]:
             return found
         row = self._db.execute(
-            "SELECT ci, digest, absent_since FROM record WHERE kind = ? AND key = ?", (kind, key)
+            "SELECT ci, digest, last_run, last_seen, absent_since FROM record"
+            " WHERE kind = ? AND key = ?",
+            (kind, key),
         ).fetchone()
-        return None if row is None else _Known(CiId(row[0]), row[1], row[2] is not None)
+        return None if row is None else _Known.from_row(row)
 
     def prefetch(self, kind: int, keys: Iterable[str]) -> None:
-        if not self.size:
+        if self._db is None:
             return
-        wanted = [k for k in set(keys) if (kind, k) not in self._prefetched]
+        known, prefetched = self._known[kind], self._prefetched[kind]
+        wanted = [k for k in set(keys) if k not in prefetched]
         for start in range(0, len(wanted), _FLUSH_EVERY):
             part = wanted[start : start + _FLUSH_EVERY]
             rows = self._db.execute(
-                "SELECT key, ci, digest, absent_since FROM record WHERE kind = ? AND key IN"
+                "SELECT key, ci, digest, last_run, last_seen, absent_since FROM record"
+                " WHERE kind = ? AND key IN"
                 " (SELECT value FROM json_each(?))",
                 (kind, orjson.dumps(part).decode()),
             )
-            for key, ci, digest, absent in rows:
-                self._cache[(kind, key)] = _Known(CiId(ci), digest, absent is not None)
-            self._prefetched.update((kind, k) for k in part)
+            for row in rows:
+                known[row[0]] = _Known.from_row(row[1:])
+            prefetched.update(part)
 
     def forget_prefetched(self) -> None:
-        self._cache.clear()
-        self._prefetched.clear()
+        if self._db is None:
+            return  # in memory, the dicts are the records
+        for kind in (_CI_KIND, _REL_KIND):
+            self._known[kind].clear()
+            self._prefetched[kind].clear()
 
     def claims(self, ci: str) -> bool:
         """A current record of the source names this CI (it reports it under some key)."""
-        if not self.size:
-            return False
+        if self._db is None:
+            if self._current_cis is None:
+                self._current_cis = {
+                    r.ci for r in self._known[_CI_KIND].values() if r.absent_since is None
+                }
+            return ci in self._current_cis
         row = self._db.execute(
             "SELECT 1 FROM record WHERE kind = 0 AND absent_since IS NULL AND ci = ? LIMIT 1",
             (ci,),
         ).fetchone()
         return row is not None
 
-    def unseen(self, kind: int) -> Iterator[SourceRecord]:
-        """Records of ``kind`` whose key this run did not see (``seen`` of the same kind)."""
+    def unseen(self, kind: int, seen: _RunMap) -> Iterator[SourceRecord]:
+        """Records of ``kind`` whose key this run did not see (is not in ``seen``), by key.
+        On disk, ``seen`` is on disk too (the run's state spills as a whole) and flushed."""
+        if self._db is None:
+            known = self._known[kind]
+            for key in sorted(known):
+                if key not in seen:
+                    yield self._record(kind, key, known[key])
+            return
         rows = self._db.execute(
             "SELECT key, ci, digest, last_run, last_seen, absent_since FROM record AS r"
             " WHERE kind = ? AND NOT EXISTS"
             " (SELECT 1 FROM seen AS s WHERE s.kind = r.kind AND s.key = r.key) ORDER BY key",
             (kind,),
         )
-        for key, ci, digest, last_run, last_seen, absent_since in rows:
-            yield SourceRecord(
-                source=self.source,
-                kind="ci" if kind == _CI_KIND else "relationship",
-                key=key,
-                ci=ci,
-                digest=digest,
-                last_run=last_run,
-                last_seen=datetime.fromisoformat(last_seen),
-                absent_since=None if absent_since is None else datetime.fromisoformat(absent_since),
-            )
+        for row in rows:
+            yield self._record(kind, row[0], _Known.from_row(row[1:]))
+
+    def _record(self, kind: int, key: str, known: _Known) -> SourceRecord:
+        return SourceRecord(
+            source=self.source,
+            kind="ci" if kind == _CI_KIND else "relationship",
+            key=key,
+            ci=known.ci,
+            digest=known.digest,
+            last_run=known.last_run,
+            last_seen=known.last_seen,
+            absent_since=known.absent_since,
+        )
 
 
 @dataclass(slots=True)
@@ -529,16 +696,18 @@ class Planner:
         self.errors: list[str] = []
         self.error_count = 0
         self.complete = True
-        # Per-item state lives in a scratch database, not in dicts: memory stays bounded by
-        # the chunk, whatever the size of the source (docs/importing.md, streaming).
-        self._scratch = _scratch_database()
+        # Per-item state lives in dicts up to IN_MEMORY_ENTRIES, then in a scratch database:
+        # memory stays bounded, whatever the size of the source (docs/importing.md).
+        self._limit = IN_MEMORY_ENTRIES
+        self._scratch = _Scratch()
         # The source's records when the run started; current ones name CIs this source
         # already reports under some key: never identification candidates.
-        self.records = _Records(self._scratch, store, source)
+        self.records = _Records(self._scratch, store, source, limit=self._limit)
         self.source_size = self.records.size
-        self.run_keys = _DiskMap(self._scratch, _CI_KIND)  # key -> CI, every CI item seen
-        self.seen_relationships = _DiskMap(self._scratch, _REL_KIND)  # relationship keys
-        self.run_claimed = _DiskMap(self._scratch, _CLAIMED_KIND)  # CIs reported or created
+        disk = self.records.on_disk  # a source too big for memory starts the run on disk
+        self.run_keys = _RunMap(_CI_KIND, disk)  # key -> CI, every CI item seen
+        self.seen_relationships = _RunMap(_REL_KIND, disk)  # relationship keys
+        self.run_claimed = _RunMap(_CLAIMED_KIND, disk)  # CIs reported or created
         # Exceptions, kept in memory: refs kept alive only by relationships, conflicts.
         self.placeholder_keys: dict[str, CiId] = {}
         self.conflict_keys: set[str] = set()
@@ -548,10 +717,21 @@ class Planner:
         """Drop the run's scratch database (also done when the planner is collected)."""
         self._scratch.close()
 
+    @property
+    def spilled(self) -> bool:
+        """Whether the run's state moved to its scratch database (IN_MEMORY_ENTRIES)."""
+        return self.records.on_disk is not None
+
     def _end_chunk(self) -> None:
-        for state in (self.run_keys, self.seen_relationships, self.run_claimed):
+        maps = (self.run_keys, self.seen_relationships, self.run_claimed)
+        for state in maps:
             state.end_chunk()
         self.records.forget_prefetched()
+        if not self.spilled and len(self.records) + sum(map(len, maps)) > self._limit:
+            self.records.spill()
+            db = self._scratch.db
+            for state in maps:
+                state.spill(db)
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -600,10 +780,20 @@ class Planner:
         """Validate, and drop the items unchanged since the source last said them."""
         items: list[_Item] = []
         registry = self.store.registry
-        for parsed in incoming:
+        classes = registry.classes
+        run_keys, run_claimed = self.run_keys, self.run_claimed
+        skip_unchanged = self.options.skip_unchanged
+        # The source's records and whether the CIs they name are alive do not change during
+        # the run: looked up for the whole chunk at once.
+        records = [self.records.get(_CI_KIND, parsed.ci.id) for parsed in incoming]
+        alive = self.snapshot.alive_many(
+            [record.ci if record is not None else "" for record in records]
+        )
+        unchanged = 0
+        for parsed, record, ci_alive in zip(incoming, records, alive, strict=True):
             ci = parsed.ci
             key = ci.id
-            if key in self.run_keys or key in self.conflict_keys:
+            if key in run_keys or key in self.conflict_keys:
                 self.error(
                     str(
                         ValidationError(
@@ -615,28 +805,30 @@ class Planner:
                     )
                 )
                 continue
-            try:
-                registry.ci_class(ci.ci_class, item=key)
-            except UnknownClassError as exc:
-                exc.location = parsed.location
-                self.error(exc._render())
-                continue
+            if ci.ci_class not in classes:
+                try:
+                    registry.ci_class(ci.ci_class, item=key)
+                except UnknownClassError as exc:
+                    exc.location = parsed.location
+                    self.error(exc._render())
+                    continue
             digest = digest_ci(ci)
-            record = self.records.get(_CI_KIND, key)
             placeholder = self.placeholder_keys.pop(key, None)
             if (
                 record is not None
-                and self.options.skip_unchanged
+                and skip_unchanged
                 and record.digest == digest
-                and not record.absent
-                and record.ci not in self.run_claimed
-                and self.snapshot.alive(record.ci)
+                and record.absent_since is None
+                and ci_alive
+                and record.ci not in run_claimed
             ):
-                self.run_keys[key] = record.ci
-                self.run_claimed.add(record.ci)
-                self.report.count("ci", "unchanged")
+                run_keys[key] = record.ci
+                run_claimed.add(record.ci)
+                unchanged += 1
                 continue
             items.append(_Item(parsed, key, digest, record, placeholder))
+        if unchanged:
+            self.report.count("ci", "unchanged", unchanged)
         return items
 
     def _resolve(self, items: list[_Item]) -> None:
@@ -874,69 +1066,81 @@ class Planner:
         chunk_names: dict[str, set[CiId]],
     ) -> None:
         registry = self.store.registry
+        types = registry.relationship_types
         valid: list[IncomingRelationship] = []
         for rel in incoming:
-            try:
-                registry.relationship_type(rel.type, item=_describe_refs(rel))
-            except UnknownRelationshipTypeError as exc:
-                exc.location = rel.location
-                self.error(exc._render())
-                continue
+            if rel.type not in types:
+                try:
+                    registry.relationship_type(rel.type, item=_describe_refs(rel))
+                except UnknownRelationshipTypeError as exc:
+                    exc.location = rel.location
+                    self.error(exc._render())
+                    continue
             valid.append(rel)
         if self.failed:
             return
         refs = self._resolve_refs(
             {r for rel in valid for r in (rel.source_ref, rel.target_ref)}, chunk_names
         )
-        # The keys of relationships whose ends are known, looked up at once (the others,
-        # to placeholders, one by one).
-        texts = [
-            relationship_key((source, rel.type, target))
-            for rel in valid
-            if isinstance(source := refs.get(rel.source_ref), str)
-            and isinstance(target := refs.get(rel.target_ref), str)
-        ]
-        self.seen_relationships.prefetch(texts)
-        self.records.prefetch(_REL_KIND, texts)
+        if self.spilled:
+            # The keys of relationships whose ends are known, looked up at once (the others,
+            # to placeholders, one by one).
+            texts = [
+                relationship_key((source, rel.type, target))
+                for rel in valid
+                if isinstance(source := refs.get(rel.source_ref), str)
+                and isinstance(target := refs.get(rel.target_ref), str)
+            ]
+            self.seen_relationships.prefetch(texts)
+            self.records.prefetch(_REL_KIND, texts)
+        seen = self.seen_relationships
+        records = self.records
+        skip_unchanged = self.options.skip_unchanged
         # (key, its text, relationship, digest, whether the source's record says unchanged)
         planned: list[tuple[RelKey, str, IncomingRelationship, str, bool]] = []
         for rel in valid:
-            ends = []
-            for end, ref in (("source", rel.source_ref), ("target", rel.target_ref)):
-                ends.append(self._end(rel, end, ref, refs.get(ref), plan))
-            source_ci, target_ci = ends
+            source_ci = refs.get(rel.source_ref)
+            if not isinstance(source_ci, str):
+                source_ci = self._end(rel, "source", rel.source_ref, source_ci, plan)
+            target_ci = refs.get(rel.target_ref)
+            if not isinstance(target_ci, str):
+                target_ci = self._end(rel, "target", rel.target_ref, target_ci, plan)
             if source_ci is None or target_ci is None:
                 continue
             key: RelKey = (source_ci, rel.type, target_ci)
-            text = relationship_key(key)
             if source_ci == target_ci:
                 self.warn(
                     f"{rel.location}: {_describe_refs(rel)}: both ends are CI {source_ci!r}; "
                     "skipped"
                 )
                 continue
-            if text in self.seen_relationships:
+            text = f"{source_ci}|{rel.type}|{target_ci}"  # relationship_key(key)
+            if text in seen:
                 self.warn(f"{rel.location}: {describe_key(key)} is reported twice; skipped")
                 continue
-            self.seen_relationships.add(text)
-            digest = digest_relationship(rel.attributes)
-            record = self.records.get(_REL_KIND, text)
+            seen.add(text)
+            attributes = rel.attributes
+            digest = digest_relationship(attributes) if attributes else _NO_ATTRIBUTES_DIGEST
+            record = records.get(_REL_KIND, text)
             recorded = (
                 record is not None
-                and self.options.skip_unchanged
+                and skip_unchanged
                 and record.digest == digest
-                and not record.absent
+                and record.absent_since is None
             )
             planned.append((key, text, rel, digest, recorded))
         # Which of them exist, for the whole chunk at once.
         there = self.snapshot.has_relationships([entry[0] for entry in planned])
+        unchanged = 0
         for (key, text, rel, digest, recorded), present in zip(planned, there, strict=True):
             if recorded and present:
-                self.report.count("relationship", "unchanged")
+                unchanged += 1
                 continue
             old = self.store.get_relationship(key) if present else None
             self._relationship_outcome(key, old, rel.attributes, plan)
             self._record(plan.relationship_records, "relationship", text, key[0], digest)
+        if unchanged:
+            self.report.count("relationship", "unchanged", unchanged)
 
     def _relationship_outcome(
         self,
@@ -1104,7 +1308,7 @@ class Planner:
         self._end_chunk()
         due = self.now - self.options.grace
         retire: list[SourceRecord] = []
-        for batch in _batched(self.records.unseen(_CI_KIND), _FLUSH_EVERY):
+        for batch in _batched(self.records.unseen(_CI_KIND, self.run_keys), _FLUSH_EVERY):
             unseen = [
                 r
                 for r in batch
@@ -1122,7 +1326,7 @@ class Planner:
                 if (record.absent_since or self.now) <= due:
                     retire.append(record)
         delete: list[SourceRecord] = []
-        for record in self.records.unseen(_REL_KIND):
+        for record in self.records.unseen(_REL_KIND, self.seen_relationships):
             key = parse_relationship_key(record.key)
             if not self.snapshot.has_relationship(key):
                 cleanup.forget.append(("relationship", record.key))
@@ -1156,7 +1360,7 @@ class Planner:
     def _reported_elsewhere(self) -> Callable[[int, str], bool]:
         """Whether other sources still report a CI (``_CI_KIND``, id) or a relationship
         (``_REL_KIND``, key): their current records, gathered in the scratch database."""
-        db = self._scratch
+        db = self._scratch.db
         db.execute("DELETE FROM elsewhere")
         insert = "INSERT OR IGNORE INTO elsewhere (kind, key) VALUES (?, ?)"
         rows: list[tuple[int, str]] = []

@@ -345,19 +345,18 @@ class _CsvFile:
         """Each data row as {column: non-empty cell}, with defaults, and its line."""
         records = self._records()
         next(records, None)  # the header
+        names = [None if c.kind == "ignore" else c.name for c in self.columns]
         for record, line in records:
             if len(record) != self.width:
                 raise ValidationError(
                     f"{len(record)} cells where the header has {self.width} columns",
                     location=f"{self.file.name}:{line}",
                 )
-            row: dict[str, str] = {}
-            for column, cell in zip(self.columns, record, strict=True):
-                if column.kind == "ignore":
-                    continue
-                value = cell.strip()
-                if value:
-                    row[column.name] = value
+            row = {
+                name: value
+                for name, cell in zip(names, record, strict=True)
+                if name is not None and (value := cell.strip())
+            }
             for name, value in self.defaults.items():
                 row.setdefault(name, value)
             yield row, line

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from graph import sync_plan
 from graph.errors import ConfigurationError
 from graph.model import ChangeKind, CiId, ImportRun, RunStatus, Status
 from graph.sqlite_store import SqliteStore
@@ -18,6 +19,15 @@ from importers.generic import demo_csv_files, demo_inventory, iter_csv_chunks, p
 from tests.unit.test_sync_helpers import T0, ci, full_state, inv, rel, state
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture(autouse=True, params=["in memory", "on disk", "spills"])
+def planner_memory(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test on the three sides of ``IN_MEMORY_ENTRIES``: the run's state in dicts (the
+    default, at this size), in the scratch database from the start (limit 0), and moving
+    there mid-run (limit 3: while the source's records load, or when a chunk ends)."""
+    limit = {"in memory": sync_plan.IN_MEMORY_ENTRIES, "on disk": 0, "spills": 3}
+    monkeypatch.setattr(sync_plan, "IN_MEMORY_ENTRIES", limit[request.param])
 
 
 @pytest.fixture

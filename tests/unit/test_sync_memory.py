@@ -1,8 +1,10 @@
 """The import engine plans a streamed inventory in bounded memory (issue 5: a 1M-CI CSV in
 under 1 GB RSS). What a run remembers per item between chunks (the keys seen and the CI each
 resolved to, the CIs claimed, the relationships seen, the source's earlier records) lives in
-the run's scratch database, not in Python objects. Measured with tracemalloc, never a clock:
-planning 4x the items must not take anywhere near 4x the memory."""
+Python dicts up to ``graph.sync_plan.IN_MEMORY_ENTRIES`` entries, and in the run's scratch
+database past it. Measured with tracemalloc, never a clock: on disk, planning 4x the items
+must not take anywhere near 4x the memory; in memory, an entry costs what the limit's
+documentation says, and crossing the limit gives the memory back."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from graph import sync_plan
 from graph.model import CiId, ConfigurationItem, SourceRecord
 from graph.sqlite_store import SqliteStore
 from graph.sync import run_import
@@ -99,7 +104,10 @@ def planning_memory(tmp_path: Path, n: int) -> tuple[int, list[int]]:
     return peak, held
 
 
-def test_planning_memory_does_not_grow_with_the_inventory(tmp_path: Path) -> None:
+def test_planning_memory_does_not_grow_with_the_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync_plan, "IN_MEMORY_ENTRIES", 0)  # the state on disk throughout
     planning_memory(tmp_path, 50)  # warm-up: lazy imports and caches are not the run's
     small, _ = planning_memory(tmp_path, SMALL)
     big, held = planning_memory(tmp_path, 4 * SMALL)
@@ -117,3 +125,34 @@ def test_planning_memory_does_not_grow_with_the_inventory(tmp_path: Path) -> Non
     for kind, first, last in (("CI", chunks // 2, chunks - 1), ("rel", -(chunks // 2), -1)):
         grown = (held[last] - held[first]) / ((chunks // 2 - 1) * CHUNK)
         assert grown < 25, f"{grown:.0f} bytes held per {kind} item between chunks"
+
+
+def test_below_the_limit_the_state_is_in_memory_and_past_it_goes_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 4 * SMALL
+    chunks = n // CHUNK
+    # Entries: 2n records from the start, then two per CI (its key, the CI claimed), then
+    # one per relationship: 5n in all.
+    entries = 5 * n
+    planning_memory(tmp_path / "warm-up", 50)
+    monkeypatch.setattr(sync_plan, "IN_MEMORY_ENTRIES", 0)
+    _, on_disk = planning_memory(tmp_path / "disk", n)
+    monkeypatch.setattr(sync_plan, "IN_MEMORY_ENTRIES", entries)
+    _, in_memory = planning_memory(tmp_path / "memory", n)
+    # In memory: every CI chunk adds its keys (~60 bytes an entry: the strings are the
+    # chunk's), and the whole state costs ~100 bytes an entry, within IN_MEMORY_ENTRIES's
+    # ~100-150.
+    grown = (in_memory[chunks - 1] - in_memory[0]) / ((chunks - 1) * CHUNK * 2)
+    assert 30 < grown < 150, f"{grown:.0f} bytes held per CI entry in memory"
+    per_entry = (in_memory[-1] - on_disk[-1]) / entries
+    assert 50 < per_entry < 150, f"{per_entry:.0f} bytes per entry in memory"
+    # Past the limit, mid-run (2n records + 2 x 5 chunks of CIs > 3n + 200): the state goes
+    # to disk, memory drops back to the on-disk run's, then stays flat.
+    monkeypatch.setattr(sync_plan, "IN_MEMORY_ENTRIES", 3 * n + 200)
+    _, spilled = planning_memory(tmp_path / "spilled", n)
+    assert spilled[3] > on_disk[3] + 200 * 2**10  # the first chunks: in memory
+    assert spilled[4] < spilled[3] - 200 * 2**10  # the fifth chunk spilled
+    assert spilled[-1] < on_disk[-1] + 64 * 2**10
+    grown = (spilled[-1] - spilled[-(chunks // 2)]) / ((chunks // 2 - 1) * CHUNK)
+    assert grown < 25, f"{grown:.0f} bytes held per relationship once spilled"

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from graph import sync_plan
 from graph.errors import ValidationError
 from graph.model import RunStatus, Status
 from graph.sqlite_store import SqliteStore
@@ -88,10 +90,15 @@ def inventories(draw, prefix: str = "", max_cis: int = 12) -> Inventory:
     return inv(*cis, *rels)
 
 
+# The planner's state in memory, in its scratch database from the start, or moving there
+# mid-run (graph.sync_plan.IN_MEMORY_ENTRIES).
+LIMITS = st.sampled_from([sync_plan.IN_MEMORY_ENTRIES, 0, 1, 5, 20])
+
+
 @SETTINGS
-@given(data=inventories())
-def test_importing_twice_equals_importing_once(data: Inventory):
-    with fresh_store() as store:
+@given(data=inventories(), limit=LIMITS)
+def test_importing_twice_equals_importing_once(data: Inventory, limit: int):
+    with fresh_store() as store, mock.patch.object(sync_plan, "IN_MEMORY_ENTRIES", limit):
         first = run_import(store, data, source="src", format="yaml", now=T0)
         assert first.status == RunStatus.SUCCEEDED
         once = full_state(store)
@@ -119,9 +126,13 @@ def _kept(items: list[ParsedCi], keep: list[bool]) -> list[ParsedCi]:
 
 
 @SETTINGS
-@given(data=inventories(max_cis=15), keep=st.lists(st.booleans(), min_size=15, max_size=15))
-def test_a_partial_run_retires_nothing(data: Inventory, keep: list[bool]):
-    with fresh_store() as store:
+@given(
+    data=inventories(max_cis=15),
+    keep=st.lists(st.booleans(), min_size=15, max_size=15),
+    limit=LIMITS,
+)
+def test_a_partial_run_retires_nothing(data: Inventory, keep: list[bool], limit: int):
+    with fresh_store() as store, mock.patch.object(sync_plan, "IN_MEMORY_ENTRIES", limit):
         run_import(store, data, source="src", format="yaml", now=T0)
         before = state(store)
         truncated = Inventory(cis=_kept(data.cis, keep), complete=False)
