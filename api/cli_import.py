@@ -5,6 +5,7 @@ runs did. Registered by ``api.cli`` (``register``). The engine is ``graph.sync``
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -243,7 +244,28 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
         yield advance
 
 
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """An import allocates millions of small objects that live for the whole run (rows,
+    items, the planner's maps); with the default thresholds the cycle collector rescans them
+    over and over (~10-15 % of `cmdb import csv` of 100k CIs + 200k relationships). Our
+    objects hold no reference cycles worth collecting early, so collect much less often."""
+    before = gc.get_threshold()
+    gc.freeze()  # what exists before the run (modules, the registry) is never scanned again
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 def cmd_import(args: argparse.Namespace, open_store: OpenStore) -> int:
+    with _few_collections():
+        return _import(args, open_store)
+
+
+def _import(args: argparse.Namespace, open_store: OpenStore) -> int:
     fmt = format_name(args.format)
     source = args.source or fmt
     mapping = _mapping(args, fmt)
