@@ -221,7 +221,9 @@ class BlastRadius:
     def _group_cause(self, node: int, step: int, down: bool) -> int:
         g, s, zero = self.index.groups, self._s, self._zero
         row_ok, baseline = self.view.row_ok, self.baseline
-        lo, hi = g.owner.searchsorted((node, node + 1))  # groups are sorted by owner
+        # groups are sorted by owner; keys of the owners' dtype, or numpy would cast the
+        # whole owner column (one copy per group: O(groups) per call)
+        lo, hi = g.owner.searchsorted(np.array((node, node + 1), dtype=g.owner.dtype))
         for group in range(int(lo), int(hi)):
             first, last = int(g.indptr[group]), int(g.indptr[group + 1])
             keep = np.flatnonzero(row_ok[first:last] & (g.member[first:last] >= 0))

@@ -131,7 +131,7 @@ class ResidentIndex:
     moved. ``recheck`` (default 0: every request checks): a request within ``recheck`` of
     the last check that found the snapshot in sync reuses it instead of a round trip (its
     ``checked_at`` says when that was); with :meth:`watch` it takes the generation round trip
-    off the request path. ``clock`` is for tests.
+    off the request path (a call may pass its own ``recheck``). ``clock`` is for tests.
     """
 
     def __init__(
@@ -166,22 +166,95 @@ class ResidentIndex:
         self.rebuilds = 0  # indexes built (a rebuild that found the same topology not counted)
 
     # -- answers -----------------------------------------------------------------------------
-    def get(self, *, max_staleness: timedelta | float | None = None) -> Snapshot:
-        """The index to answer from now, and its freshness; ``max_staleness`` overrides the
-        bound for this call (``0``: demand a fresh answer)."""
+    def get(
+        self,
+        *,
+        max_staleness: timedelta | float | None = None,
+        recheck: timedelta | float | None = None,
+    ) -> Snapshot:
+        """The index to answer from now, and its freshness; ``max_staleness`` and
+        ``recheck`` override the bound and the reuse of a recent check for this call
+        (``max_staleness=0``: demand a fresh answer, which never reuses a check)."""
         bound = self.max_staleness if max_staleness is None else _as_bound(max_staleness)
         asked = self._now()
-        if FRESH < self.recheck <= bound:
-            with self._lock:
-                held = self._held
-                if (
-                    held is not None
-                    and held is not self._seen_behind
-                    and held.verified.at >= asked.at - self.recheck
-                ):
-                    # in sync at a check this recent: no round trip (at most recheck behind)
-                    return Snapshot(held.index, held.index.generation, held.verified.at)
-        current = self._read_generation()
+        reused = self._reused(asked, bound, recheck)
+        if reused is not None:
+            return reused
+        return self._settle(self._read_generation(), asked, bound)
+
+    async def aget(
+        self,
+        *,
+        max_staleness: timedelta | float | None = None,
+        recheck: timedelta | float | None = None,
+    ) -> Snapshot:
+        """:meth:`get` from async code: the store round trip (and a rebuild, if the request
+        has to wait for one) runs in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(self.get, max_staleness=max_staleness, recheck=recheck)
+
+    def peek(self) -> ImpactIndex | None:
+        """The current snapshot's index, without asking the store."""
+        with self._lock:
+            return self._held.index if self._held is not None else None
+
+    # -- refreshing --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Start a background refresh unless one is in flight."""
+        with self._lock:
+            self._want_refresh()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no refresh is wanted or in flight; False on timeout (tests, benchmarks)."""
+        with self._lock:
+            return self._changed.wait_for(
+                lambda: self._building is None and not self._wanted, timeout
+            )
+
+    def watch(self, every: float | None) -> None:
+        """Also check the generation every ``every`` seconds in the background thread, so a
+        quiet replica keeps its snapshot verified and refreshes before the next request;
+        ``None`` stops these checks (refreshes still run)."""
+        if every is not None and every <= 0:
+            raise ConfigurationError(f"watch every must be positive (or None), not {every}")
+        with self._lock:
+            self._watch_every = every
+            self._ensure_worker()
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop the background thread (after the refresh in flight, if any)."""
+        with self._lock:
+            self._closed = True
+            worker = self._worker
+            self._changed.notify_all()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _reused(
+        self, asked: _Moment, bound: timedelta, recheck: timedelta | float | None
+    ) -> Snapshot | None:
+        """The snapshot, when a check that found it in sync is recent enough to reuse
+        (``recheck``, this call's or the default) for a request ``asked`` with this bound;
+        else None. A recheck over the bound is not used: the check would be too old."""
+        within = self.recheck if recheck is None else _as_bound(recheck)
+        if not FRESH < within <= bound:
+            return None
+        with self._lock:
+            held = self._held
+            if (
+                held is not None
+                and held is not self._seen_behind
+                and held.verified.at >= asked.at - within
+            ):
+                # in sync at a check this recent: no round trip (at most recheck behind)
+                return Snapshot(held.index, held.index.generation, held.verified.at)
+        return None
+
+    def _settle(self, current: str | None, asked: _Moment, bound: timedelta) -> Snapshot:
+        """The snapshot for a request ``asked`` with this bound, the store's generation
+        having been read as ``current`` after ``asked``: the one held if in sync or behind
+        within the bound (then refreshed in the background), else a rebuilt one."""
         with self._lock:
             held = self._held
             if held is not None and held.index.generation == current:
@@ -202,49 +275,6 @@ class ResidentIndex:
         self.refresh()  # a refresh in flight qualified, but the store has moved on since
         return Snapshot(held.index, current, asked.at, held.verified.at)
 
-    async def aget(self, *, max_staleness: timedelta | float | None = None) -> Snapshot:
-        """:meth:`get` from async code: the store round trip (and a rebuild, if the request
-        has to wait for one) runs in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self.get, max_staleness=max_staleness)
-
-    def peek(self) -> ImpactIndex | None:
-        """The current snapshot's index, without asking the store."""
-        with self._lock:
-            return self._held.index if self._held is not None else None
-
-    # -- refreshing --------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Start a background refresh unless one is in flight."""
-        with self._lock:
-            self._want_refresh()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no refresh is wanted or in flight; False on timeout (tests, benchmarks)."""
-        with self._lock:
-            return self._changed.wait_for(
-                lambda: self._building is None and not self._wanted, timeout
-            )
-
-    def watch(self, every: float) -> None:
-        """Also check the generation every ``every`` seconds in the background thread, so a
-        quiet replica keeps its snapshot verified and refreshes before the next request."""
-        if every <= 0:
-            raise ConfigurationError(f"watch every must be positive, not {every}")
-        with self._lock:
-            self._watch_every = every
-            self._ensure_worker()
-            self._changed.notify_all()
-
-    def close(self) -> None:
-        """Stop the background thread (after the refresh in flight, if any)."""
-        with self._lock:
-            self._closed = True
-            worker = self._worker
-            self._changed.notify_all()
-        if worker is not None and worker is not threading.current_thread():
-            worker.join()
-
-    # -- internals ---------------------------------------------------------------------------
     def _read_generation(self) -> str | None:
         read = getattr(self.store, "generation", None)
         if callable(read):
@@ -295,7 +325,10 @@ class ResidentIndex:
                     self._build()
                 elif self._watch_every is not None:
                     next_check = time.monotonic() + self._watch_every
-                    self.get()  # verifies the snapshot, or asks for the refresh
+                    # a round trip every time (never a reuse of the last check, which
+                    # recheck would allow): verifies the snapshot, or asks for the refresh
+                    asked = self._now()  # before the round trip: what "verified" means
+                    self._settle(self._read_generation(), asked, self.max_staleness)
 
     def _now(self) -> _Moment:
         return _Moment(next(self._seq), self._clock())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -421,4 +422,68 @@ def test_a_failure_the_stale_snapshot_does_not_know_waits_for_a_fresh_one(
     clock.advance(1)
     report = analyse_impact(shop, {CiId("new-api"): ImpactState.DOWN}, resident=r)
     assert report.freshness.fresh and report.counts.affected == 1
+    r.close()
+
+
+# -- recheck and watch --------------------------------------------------------------------------
+
+
+class Counting(Gated):
+    """Counts the generation round trips (``checks``)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.checks = 0
+
+    def generation(self) -> str | None:
+        self.checks += 1
+        return super().generation()
+
+
+@pytest.fixture
+def counting(shop: Store) -> Counting:
+    return Counting(shop)
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    for _ in range(int(WAIT / 0.01)):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return condition()
+
+
+def test_watch_checks_every_time_even_within_recheck(counting: Counting) -> None:
+    clock = Clock()  # frozen: every check is "recent", so reusing one would never end
+    r = ResidentIndex(counting, max_staleness=30, recheck=30, clock=clock)
+    r.get()
+    checks = counting.checks
+    r.watch(0.01)
+    assert wait_for(lambda: counting.checks >= checks + 3)  # the watcher asks each time
+    r.close()
+
+
+def test_a_call_may_reuse_a_recent_check_and_watching_can_stop(
+    counting: Counting, clock: Clock
+) -> None:
+    r = ResidentIndex(counting, max_staleness=30, clock=clock)  # checks by default
+    built = r.get()
+    checks = counting.checks
+    clock.advance(0.2)
+    assert r.get().checked_at == T0 + timedelta(seconds=0.2)  # its own round trip
+    assert counting.checks == checks + 1
+    clock.advance(0.2)
+    reused = r.get(recheck=0.5)  # this call accepts the check 0.2 s ago
+    assert counting.checks == checks + 1
+    assert reused.fresh and reused.index is built.index
+    assert reused.checked_at == T0 + timedelta(seconds=0.2)
+    assert r.get(recheck=0.5, max_staleness=FRESH).checked_at == T0 + timedelta(seconds=0.4)
+    assert counting.checks == checks + 2  # a fresh answer never reuses a check
+    r.watch(0.01)
+    assert wait_for(lambda: counting.checks >= checks + 4)
+    r.watch(None)
+    threading.Event().wait(0.1)  # a check already started may still land
+    stopped = counting.checks
+    threading.Event().wait(0.2)
+    assert counting.checks == stopped  # no more background round trips
     r.close()
