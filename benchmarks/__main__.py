@@ -51,17 +51,28 @@ STORE_PER_ROW_CAP = 300  # per-row Neo4j store calls actually run (then extrapol
 STAR_MAX = 100_000  # the star micro-graph's dependents with --full
 QUICK_STAR_MAX = 20_000  # ... without (it is loaded into Neo4j through the store too)
 NEO4J_SLOW_S = 10.0  # a Neo4j query slower than this cold gets no warm runs
-QUICK_SLOW_REPEAT = 2  # warm runs of the slow Neo4j peers without --full
-QUICK_BUDGET_S = 10.0  # seconds of runs per measure in make bench (a few minutes in all)
+QUICK_BUDGET_S = 10.0  # seconds of warm runs beyond the first five (make bench)
 FULL_BUDGET_S = 30.0  # the same with --full
 NEO4J_LOAD_BUDGET_S = 600.0  # --full: skip the Neo4j graph when loading it would take longer
 PROBE = 50_000  # CIs and relationships of the --full write-throughput probe
 SYNC_MAX = 20_000  # CIs in the generated CSV the import engine runs on (--full)
 SYNC_SYNTHETIC_MAX = 100_000  # CIs of importers.generic.write_synthetic_csv for re-import
-SYNC_NEO4J_QUICK = 20_000  # ... into Neo4j without --full
-# The naive path query runs from these cases only without --full: one that finishes within
-# its 60 s cap and one that does not.
-NAIVE_QUICK = ("one database", "one site (worst case)")
+SYNC_NEO4J_QUICK = 10_000  # ... into Neo4j without --full
+# make bench (no --full) keeps to a few minutes with five warm runs of everything it runs:
+# the Neo4j peers that take seconds to a minute a run (the naive path query, ANY SHORTEST)
+# and the first requests after a change run only from the cases whose labels start with
+# these; make bench-full runs them everywhere. The naive query finishes from a database and
+# from the star's hub (it times out from a site).
+NAIVE_QUICK = ("one database", "star of")
+SHORTEST_QUICK = ("one host", "one database", "3 random hosts", "star of")
+AFTER_CHANGE_QUICK = ("one database",)
+# ... and with --full (a synchronous resync re-reads the whole topology: ~20 s at 1M CIs)
+AFTER_CHANGE_FULL = ("one database", "one site (worst case)")
+QUICK_PATH_CAP = 100_000  # UNION ALL path enumeration rows without --full (1,000,000 with)
+
+
+def _named(quick: Sequence[str]) -> str:
+    return ", ".join("the star's hub" if q == "star of" else q for q in quick)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +90,10 @@ class Options:
     neo4j_load_budget_s: float = NEO4J_LOAD_BUDGET_S
 
     @property
-    def slow_repeat(self) -> int:
-        """Warm runs of the slow Neo4j peers (ANY SHORTEST, the naive query, the first
-        ``ours (neo4j)`` requests after a change, store operations taking seconds)."""
-        return self.repeat if self.full else min(self.repeat, QUICK_SLOW_REPEAT)
+    def depths(self) -> tuple[int, ...]:
+        """Neighbourhood fetch depths of the store group: depth 3 (seconds a run on Neo4j,
+        capped at 10,000 CIs) only with --full."""
+        return (1, 2, 3) if self.full else (1, 2)
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -104,8 +115,8 @@ def parse(argv: Sequence[str] | None) -> Options:
         "--budget",
         type=float,
         default=None,
-        help=f"seconds a measure's runs may take before its warm runs stop (at least one warm "
-        f"run; default {QUICK_BUDGET_S:.0f}, {FULL_BUDGET_S:.0f} with --full)",
+        help=f"seconds of warm runs after which a measure stops, once it has had five (or "
+        f"--repeat, when fewer); default {QUICK_BUDGET_S:.0f}, {FULL_BUDGET_S:.0f} with --full",
     )
     parser.add_argument("--only", default=",".join(GROUPS), help="groups: " + ",".join(GROUPS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -272,6 +283,7 @@ def run_store(
             seed=opts.seed,
             reopen=lambda: SqliteStore(path),
             budget_s=opts.budget_s,
+            depths=opts.depths,
         )
     finally:
         store.close()
@@ -301,8 +313,8 @@ def run_store(
         repeat=opts.repeat,
         seed=opts.seed,
         reopen=lambda: type(neo_store)(target.uri, user=target.user, password=target.password),
-        slow_repeat=opts.slow_repeat,
         budget_s=opts.budget_s,
+        depths=opts.depths,
     )
     return rows
 
@@ -359,14 +371,18 @@ PEER_IGRAPH = "igraph subcomponent"
 PEER_PY = "plain Python BFS + parent dict"
 PEER_NX = "networkx descendants"
 PEER_UNION = "SQLite recursive CTE, UNION (dedup)"
-PEER_UNION_ALL = f"SQLite recursive CTE, UNION ALL (paths, cap {ip.PATH_CAP:,} rows)"
+PEER_UNION_ALL = "SQLite recursive CTE, UNION ALL (paths, capped)"
 PEER_NAIVE = f"Neo4j naive MATCH p=…* RETURN p ({nx4.NAIVE_TIMEOUT_S:.0f} s timeout)"
 PEER_DISTINCT = "Neo4j var-length RETURN DISTINCT x (pruning BFS)"
 PEER_SHORTEST = "Neo4j ANY SHORTEST, one path per CI"
 PEER_OURS_NEO = "ours (neo4j), warm: resident index in sync"
 PEER_OURS_NEO_COLD = "ours (neo4j), first request after a change: synchronous resync"
 PEER_OURS_NEO_STALE = "ours (neo4j), first request after a change: serving policy"
-PEERS_OURS_NEO = (PEER_OURS_NEO, PEER_OURS_NEO_COLD, PEER_OURS_NEO_STALE)
+PEER_OURS_NEO_WATCHED = (
+    "ours (neo4j), warm: generation watched in the background "
+    f"(recheck {OursOnNeo4j.RECHECK_MS:.0f} ms)"
+)
+PEERS_OURS_NEO = (PEER_OURS_NEO, PEER_OURS_NEO_WATCHED, PEER_OURS_NEO_COLD, PEER_OURS_NEO_STALE)
 
 
 def build_dataset(
@@ -473,13 +489,14 @@ def run_impact(
             rows.append(
                 _checked(opts, case, PEER_UNION, partial(cte.union, case.sources), reference)
             )
+            cap = ip.PATH_CAP if opts.full else QUICK_PATH_CAP
             m = measure(
-                partial(cte.union_all, case.sources),
-                repeat=opts.slow_repeat,
+                partial(cte.union_all, case.sources, cap),
+                repeat=opts.repeat,
                 budget_s=opts.budget_s,
             )
             produced = int(m.result[1]["rows"])
-            capped = produced >= ip.PATH_CAP
+            capped = produced >= cap
             rows.append(
                 Row(
                     "impact",
@@ -489,7 +506,7 @@ def run_impact(
                     timing=m.timing,
                     proxies=dict(m.result[1]),
                     note=(
-                        f"cut at {ip.PATH_CAP:,} rows (paths, or walks round cycles): a lower bound"
+                        f"cut at {cap:,} rows (paths, or walks round cycles): a lower bound"
                         if capped
                         else "every path enumerated"
                     ),
@@ -606,26 +623,26 @@ def _neo4j_impact(
             )
             for p in peers
         ]
-    for peer, query, timeout, profile, repeat in (
-        (PEER_NAIVE, nx4.naive_query(to_source), nx4.NAIVE_TIMEOUT_S, False, opts.slow_repeat),
-        (PEER_DISTINCT, nx4.distinct_query(to_source), nx4.QUERY_TIMEOUT_S, True, opts.repeat),
-        (PEER_SHORTEST, nx4.shortest_query(to_source), nx4.QUERY_TIMEOUT_S, True, opts.slow_repeat),
+    for peer, query, timeout, profile, quick in (
+        (PEER_NAIVE, nx4.naive_query(to_source), nx4.NAIVE_TIMEOUT_S, False, NAIVE_QUICK),
+        (PEER_DISTINCT, nx4.distinct_query(to_source), nx4.QUERY_TIMEOUT_S, True, None),
+        (PEER_SHORTEST, nx4.shortest_query(to_source), nx4.QUERY_TIMEOUT_S, True, SHORTEST_QUICK),
     ):
-        if peer == PEER_NAIVE and not opts.full and case.label not in NAIVE_QUICK:
+        if quick is not None and not opts.full and not case.label.startswith(quick):
             rows.append(
                 skipped(
                     "impact",
                     case.label,
                     peer,
-                    f"make bench runs it from {' and '.join(NAIVE_QUICK)} only (one that "
-                    "finishes, one that hits the cap); make bench-full runs it everywhere",
+                    f"make bench runs it from {_named(quick)} only (seconds to a minute a "
+                    "run elsewhere); make bench-full runs it everywhere",
                 )
             )
             continue
         try:
             m = measure(
                 partial(nx4.reach, neo, query, ids, timeout),
-                repeat=repeat,
+                repeat=opts.repeat,
                 budget_s=opts.budget_s,
                 warm_if_cold_under_s=NEO4J_SLOW_S,
             )
@@ -711,7 +728,8 @@ def _ours_neo4j(
                 status,
                 timing=m.timing,
                 proxies=dict(m.result.proxies),
-                note=note or "index_for(store) + propagate + first-page explanations",
+                note=note
+                or "generation round trip per request + propagate + first-page explanations",
             )
         )
     except Exception as exc:
@@ -724,20 +742,46 @@ def _ours_neo4j(
                 note=f"{type(exc).__name__}: {exc}",
             )
         )
-    if not opts.full and case.label not in NAIVE_QUICK:
+    try:
+        with ours.watching():
+            m = measure(partial(ours.watched, ids), repeat=opts.repeat, budget_s=opts.budget_s)
+        status, note = check(m.result)
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                PEER_OURS_NEO_WATCHED,
+                status,
+                timing=m.timing,
+                proxies=dict(m.result.proxies),
+                note=note or ours.watch_note(),
+            )
+        )
+    except Exception as exc:
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                PEER_OURS_NEO_WATCHED,
+                Status.ERROR,
+                note=f"{type(exc).__name__}: {exc}",
+            )
+        )
+    after_change = AFTER_CHANGE_FULL if opts.full else AFTER_CHANGE_QUICK
+    if not case.label.startswith(after_change):
         rows += [
             skipped(
                 "impact",
                 case.label,
                 peer,
-                f"make bench times it from {' and '.join(NAIVE_QUICK)} only (the snapshot "
-                "dominates and does not depend on the case); make bench-full everywhere",
+                f"timed from {_named(after_change)} only (re-reading the snapshot dominates "
+                "and does not depend on the case; make bench-full adds the site)",
             )
             for peer in (PEER_OURS_NEO_COLD, PEER_OURS_NEO_STALE)
         ]
         return rows
     try:
-        times, first = ours.cold(ids, 1 + opts.slow_repeat)
+        times, first = ours.cold(ids, 1 + opts.repeat)
         topo_ids = ours.sync().topology.ids
         status, note = check(first)
         rows.append(
@@ -763,7 +807,7 @@ def _ours_neo4j(
             )
         )
     try:
-        run = ours.serving(ids, expected, 1 + opts.slow_repeat)
+        run = ours.serving(ids, expected, 1 + opts.repeat)
         rows.append(
             Row(
                 "impact",

@@ -1,8 +1,9 @@
 """Timing, result rows and the machine line: what every benchmark group shares.
 
-A measure is one cold run, then warm runs (``repeat``, at least one) until a time budget is
-spent; median and p95 are over the warm runs. Wall times sit beside deterministic proxies
-(rows returned, edges scanned, Neo4j db hits), which do not move on a noisy machine.
+A measure is one cold run, then ``repeat`` warm runs (at least five of them whatever the
+time budget; more only within it); median and p95 are over the warm runs. Wall times sit
+beside deterministic proxies (rows returned, edges scanned, Neo4j db hits), which do not move
+on a noisy machine.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class Measured(Generic[T]):
     budget_hit: bool
 
 
+MIN_WARM = 5  # warm runs every measure gets, whatever its budget (median and p95 of five)
+
+
 def measure(
     fn: Callable[[], T],
     *,
@@ -88,9 +92,10 @@ def measure(
     warm: bool = True,
     warm_if_cold_under_s: float | None = None,
 ) -> Measured[T]:
-    """One cold run, then up to ``repeat`` warm runs while ``budget_s`` seconds last (at
-    least one warm run unless ``warm`` is false, or the cold run took longer than
-    ``warm_if_cold_under_s``)."""
+    """One cold run, then up to ``repeat`` warm runs: at least ``MIN_WARM`` of them (or all
+    ``repeat``, when fewer), more only while ``budget_s`` seconds last. No warm runs when
+    ``warm`` is false, or the cold run took longer than ``warm_if_cold_under_s`` (a peer that
+    slow is reported by its cold run)."""
     start = time.perf_counter()
     result = fn()
     cold = (time.perf_counter() - start) * 1000
@@ -100,7 +105,7 @@ def measure(
     spent = cold / 1000
     hit = False
     for k in range(repeat if warm else 0):
-        if k >= 1 and spent > budget_s:
+        if k >= MIN_WARM and spent > budget_s:
             hit = True
             break
         start = time.perf_counter()
@@ -172,9 +177,13 @@ def skipped(group: str, case: str, peer: str, reason: str) -> Row:
     return Row(group, case, peer, Status.SKIPPED, note=f"skipped: {reason}")
 
 
+_STARTED = time.perf_counter()
+
+
 def progress(message: str) -> None:
-    """Progress goes to stderr, tables to stdout."""
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    """Progress goes to stderr (with the seconds since the run started), tables to stdout."""
+    elapsed = time.perf_counter() - _STARTED
+    print(f"bench [{elapsed:5.0f} s]: {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------------

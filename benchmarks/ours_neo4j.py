@@ -3,12 +3,20 @@
 The service answers impact questions from a resident index
 (:class:`impact.resident.ResidentIndex`) built from the store's
 :meth:`~graph.neo4j_store.Neo4jStore.topology` snapshot; every request reads the store's
-generation first (one round trip). Three figures, all honest:
+generation first (one round trip). Four figures, all honest:
 
-* **warm** (:meth:`OursOnNeo4j.warm`): what a long-running API replica serves while in sync:
-  the generation check (equal: the snapshot and index are reused), ``propagate``, and the
-  explanations of the answer's first page (states and distances of every affected CI, nearest
-  first, and the explanation path of the first ``PAGE`` of them).
+* **warm** (:meth:`OursOnNeo4j.warm`): what a long-running API replica serves while in sync,
+  checking the store on every request: the generation round trip (equal: the snapshot and
+  index are reused), ``propagate``, and the explanations of the answer's first page (states
+  and distances of every affected CI, nearest first, and the explanation path of the first
+  ``PAGE`` of them). Each answer is in sync with the store as of its own start.
+* **warm, generation watched** (:meth:`OursOnNeo4j.watched`, inside
+  :meth:`OursOnNeo4j.watching`): the same answer from a replica whose background thread
+  checks the generation every ``WATCH_EVERY`` (:meth:`ResidentIndex.watch`) and whose
+  requests reuse a check that found the snapshot in sync less than ``WATCH_RECHECK`` ago
+  (``recheck``): no round trip on the request path. Each answer is in sync as of that check
+  (its ``checked_at``), so it may miss writes committed less than ``WATCH_RECHECK`` before
+  it; the note gives the oldest check an answer actually reused.
 * **first request after a change, serving policy** (:meth:`OursOnNeo4j.serving`): a change
   that carries no failure (an ``OWNS`` relationship between two micro-graph CIs, added or
   removed in turn, untimed) moves the generation; the timed request finds the snapshot behind,
@@ -29,8 +37,11 @@ moved on when it was checked, and since when at most.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +53,8 @@ from impact.resident import FRESH, SERVING_STALENESS, ResidentIndex, Snapshot
 
 PAGE = 100  # explanation paths built per answer: the API's first page
 REFRESH_WAIT_S = 600.0  # a background refresh not done by then is reported as failed
+WATCH_EVERY = 0.25  # seconds between the background generation checks of the watched row
+WATCH_RECHECK = timedelta(milliseconds=500)  # how old a check a watched answer may reuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +106,16 @@ class OursOnNeo4j:
     """The peer over one open store; ``marker`` is the no-failure relationship toggled to
     move the generation; ``resident`` is the replica's resident index (serving policy)."""
 
+    RECHECK_MS: ClassVar[float] = WATCH_RECHECK.total_seconds() * 1000  # for the row's name
+
     store: Store
     marker: Relationship
     max_staleness: float = SERVING_STALENESS.total_seconds()
     resident: ResidentIndex = field(init=False)
     _marked: bool = field(default=False, init=False)
+    _oldest_reuse: timedelta = field(default=timedelta(0), init=False)
+    _watched: int = field(default=0, init=False)
+    _own_checks: int = field(default=0, init=False)  # watched answers that found no recent check
     _ctx: WriteContext = field(
         default_factory=lambda: WriteContext(actor="benchmarks", source="cold-run"), init=False
     )
@@ -115,6 +133,43 @@ class OursOnNeo4j:
         if not snapshot.fresh:  # nothing writes during warm runs: a stale one is a bug
             raise RuntimeError(f"warm answer from a snapshot behind the store: {snapshot}")
         return result
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """The background generation check running (every ``WATCH_EVERY``), for
+        :meth:`watched`; stopped on exit, so that it never runs during the other rows."""
+        self._oldest_reuse, self._watched, self._own_checks = timedelta(0), 0, 0
+        self.resident.watch(WATCH_EVERY)
+        try:
+            yield
+        finally:
+            self.resident.watch(None)
+
+    def watched(self, ids: Sequence[str]) -> Answer:
+        """A warm answer reusing the background check (at most ``WATCH_RECHECK`` old)."""
+        asked = utcnow()
+        snapshot = self.resident.get(recheck=WATCH_RECHECK)
+        result = answer(snapshot.index, ids)
+        if not snapshot.fresh:  # nothing writes during warm runs: a stale one is a bug
+            raise RuntimeError(f"watched answer from a snapshot behind the store: {snapshot}")
+        if snapshot.checked_at >= asked:
+            self._own_checks += 1  # no check recent enough: this request made its own
+        else:  # how far behind the store this answer may be, when it is ready
+            self._oldest_reuse = max(self._oldest_reuse, utcnow() - snapshot.checked_at)
+        self._watched += 1
+        return result
+
+    def watch_note(self) -> str:
+        """The freshness of the watched answers so far, for the row's note."""
+        return (
+            f"no round trip on the request: the background thread checks the generation "
+            f"every {WATCH_EVERY * 1000:.0f} ms and an answer reuses a check that found the "
+            f"snapshot in sync less than {WATCH_RECHECK.total_seconds() * 1000:.0f} ms ago "
+            f"(recheck; its checked_at says when), else makes its own; of these "
+            f"{self._watched} answers {self._own_checks} made their own; the oldest check "
+            f"reused was {self._oldest_reuse.total_seconds() * 1000:.0f} ms old when the "
+            "answer was ready: writes committed since may be missing"
+        )
 
     def change(self) -> str:
         """A structural change that carries no failure; returns the new generation."""
@@ -223,9 +278,10 @@ class OursOnNeo4j:
         return (
             f"index of generation {snapshot.generation} (snapshot as_of "
             f"{snapshot.as_of.isoformat(timespec='seconds')}, {age:.0f} s old, {state} the "
-            "store's current generation, which every request re-reads; the serving policy "
-            f"answers from a snapshot at most {self.max_staleness:.0f} s behind and refreshes "
-            "it in one background thread)"
+            "store's current generation, which every warm request re-reads (the watched row: "
+            f"a background check at most {WATCH_RECHECK.total_seconds() * 1000:.0f} ms old); "
+            f"the serving policy answers from a snapshot at most {self.max_staleness:.0f} s "
+            "behind and refreshes it in one background thread)"
         )
 
 

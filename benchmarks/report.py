@@ -198,8 +198,8 @@ def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
         "",
         f"Dataset: {dataset['cis']:,} CIs, {dataset['relationships']:,} relationships "
         f"({dataset['propagation_entries']:,} propagation entries), seed {run['seed']}; "
-        f"warm runs per measure: up to {run['repeat']} (fewer when a measure's "
-        f"{run['budget_s']:.0f} s budget ran out; the runs column says how many).",
+        f"warm runs per measure: {run['repeat']} (any beyond five only while the measure's "
+        f"{run['budget_s']:.0f} s budget lasts; the runs column says how many).",
         "",
         tables(rows),
     ]

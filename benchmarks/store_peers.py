@@ -67,20 +67,18 @@ def operations(
     repeat: int,
     seed: int,
     reopen: Callable[[], Store] | None = None,
-    slow_repeat: int | None = None,
     budget_s: float = 30.0,
+    depths: Sequence[int] = (1, 3),
 ) -> list[Row]:
-    """Read and no-op write operations on a loaded store. ``slow_repeat`` (default
-    ``repeat``) bounds the warm runs of the operations that take seconds: the unchanged
-    re-upsert, neighbourhood depth 3 and a fresh ``topology()``."""
-    slow = repeat if slow_repeat is None else slow_repeat
+    """Read and no-op write operations on a loaded store; ``depths``: of the neighbourhood
+    fetches (depth 3 around an application reaches the 10,000-CI cap at 100k CIs)."""
     rng = np.random.default_rng(seed)
     ctx = WriteContext(actor="benchmarks", source="generator")
     rows: list[Row] = []
     sample = [
         cmdb.ci(int(i)) for i in rng.choice(cmdb.ci_count, min(RE_UPSERT, cmdb.ci_count), False)
     ]
-    m = measure(lambda: store.upsert_cis(sample, ctx), repeat=slow, budget_s=budget_s)
+    m = measure(lambda: store.upsert_cis(sample, ctx), repeat=repeat, budget_s=budget_s)
     rows.append(
         Row(
             GROUP,
@@ -120,10 +118,10 @@ def operations(
         )
     app = cmdb.layer("app")
     root = CiId(cmdb.ids[app.start + int(rng.integers(0, app.count))])
-    for depth in (1, 3):
+    for depth in depths:
         m_nb = measure(
             lambda d=depth: store.neighbourhood([root], depth=d, direction=Direction.BOTH),  # type: ignore[misc]
-            repeat=repeat if depth == 1 else slow,
+            repeat=repeat,
             budget_s=budget_s,
         )
         rows.append(
@@ -150,7 +148,7 @@ def operations(
             finally:
                 fresh.close()
 
-        m_topo = measure(rebuild, repeat=max(1, min(slow, 3)), budget_s=budget_s)
+        m_topo = measure(rebuild, repeat=repeat, budget_s=budget_s)
         rows.append(
             Row(
                 GROUP,

@@ -71,3 +71,15 @@ def test_serving_policy_reports_a_wrong_reference(ours: OursOnNeo4j) -> None:
     run = ours.serving(["db"], {"db"}, 1)
     assert not run.ok
     assert "differs from the claimed snapshot's reference" in run.note
+
+
+def test_watched_answer_is_right_and_says_how_old_its_check_was(ours: OursOnNeo4j) -> None:
+    with ours.watching():
+        first = ours.watched(["db"])
+        second = ours.watched(["db"])
+    assert reach_ids(ours.sync(), first) == reach_ids(ours.sync(), second) == EXPECTED
+    note = ours.watch_note()
+    assert "less than 500 ms ago" in note and "of these 2 answers" in note
+    oldest_ms = float(note.split("the oldest check reused was ")[1].split(" ms")[0])
+    assert 0 <= oldest_ms <= 500  # reused checks stay within recheck
+    assert ours.resident._watch_every is None  # the background check stops with the row

@@ -3,6 +3,7 @@ the results file has the documented shape. Embedded store only; no timing assert
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -52,7 +53,7 @@ def test_harness_runs_store_and_impact_at_2000_cis(
     assert set(PEERS_OURS_NEO) <= {r["peer"] for r in neo4j}
     store = {r["case"] for r in rows if r["group"] == "store"}
     assert "get_ci by id (per call)" in store
-    assert any(case.startswith("neighbourhood depth 3") for case in store)
+    assert any(case.startswith("neighbourhood depth 2") for case in store)  # 3: --full
     docs = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     assert "<!-- bench:2k:begin -->" in docs and "Machine: " in docs
 
@@ -75,3 +76,26 @@ def test_cli_import_measure_loads_the_store_in_a_child_process(
         assert sum(1 for _ in loaded.iter_relationships()) == 200
     finally:
         loaded.close()
+
+
+def test_every_measure_gets_five_warm_runs_whatever_its_budget() -> None:
+    from benchmarks.measure import MIN_WARM, measure
+
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.002)
+        return len(calls)
+
+    spent = measure(slow, repeat=8, budget_s=0.0)  # the budget is gone after the cold run
+    assert len(spent.timing.runs) == MIN_WARM == 5 and spent.budget_hit and len(calls) == 6
+    calls.clear()
+    roomy = measure(slow, repeat=8, budget_s=60.0)
+    assert len(roomy.timing.runs) == 8 and not roomy.budget_hit
+    calls.clear()
+    few = measure(slow, repeat=3, budget_s=0.0)  # --repeat below five is honoured
+    assert len(few.timing.runs) == 3
+    calls.clear()
+    cold_only = measure(slow, repeat=5, warm_if_cold_under_s=0.0)  # a peer too slow to repeat
+    assert cold_only.timing.runs == () and len(calls) == 1
