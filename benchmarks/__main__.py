@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -717,56 +718,40 @@ def _ours_neo4j(
             return Status.OK, ""
         return Status.MISMATCH, f"{len(found)} reached vs {len(expected)} expected"
 
-    try:
-        m = measure(partial(ours.warm, ids), repeat=opts.repeat, budget_s=opts.budget_s)
-        status, note = check(m.result)
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO,
-                status,
-                timing=m.timing,
-                proxies=dict(m.result.proxies),
-                note=note
-                or "generation round trip per request + propagate + first-page explanations",
+    def warm_row(
+        peer: str,
+        fn: Callable[[], Answer],
+        note: Callable[[], str],
+        around: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> Row:
+        try:
+            with around():
+                m = measure(fn, repeat=opts.repeat, budget_s=opts.budget_s)
+        except Exception as exc:
+            return Row(
+                "impact", case.label, peer, Status.ERROR, note=f"{type(exc).__name__}: {exc}"
             )
+        status, wrong = check(m.result)
+        return Row(
+            "impact",
+            case.label,
+            peer,
+            status,
+            timing=m.timing,
+            proxies=dict(m.result.proxies),
+            note=wrong or note(),
         )
-    except Exception as exc:
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO,
-                Status.ERROR,
-                note=f"{type(exc).__name__}: {exc}",
-            )
+
+    rows.append(
+        warm_row(
+            PEER_OURS_NEO,
+            partial(ours.warm, ids),
+            lambda: "generation round trip per request + propagate + first-page explanations",
         )
-    try:
-        with ours.watching():
-            m = measure(partial(ours.watched, ids), repeat=opts.repeat, budget_s=opts.budget_s)
-        status, note = check(m.result)
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_WATCHED,
-                status,
-                timing=m.timing,
-                proxies=dict(m.result.proxies),
-                note=note or ours.watch_note(),
-            )
-        )
-    except Exception as exc:
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_WATCHED,
-                Status.ERROR,
-                note=f"{type(exc).__name__}: {exc}",
-            )
-        )
+    )
+    rows.append(
+        warm_row(PEER_OURS_NEO_WATCHED, partial(ours.watched, ids), ours.watch_note, ours.watching)
+    )
     after_change = AFTER_CHANGE_FULL if opts.full else AFTER_CHANGE_QUICK
     if not case.label.startswith(after_change):
         rows += [
