@@ -167,6 +167,8 @@ def digest_ci(ci: ConfigurationItem) -> str:
 
 
 def digest_relationship(attributes: Mapping[str, AttributeValue]) -> str:
+    if not attributes:  # most relationships: hashed once
+        return _NO_ATTRIBUTES_DIGEST
     return _hash(orjson.dumps(dict(attributes), option=orjson.OPT_SORT_KEYS))
 
 
@@ -174,7 +176,7 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-_NO_ATTRIBUTES_DIGEST: Final = digest_relationship({})
+_NO_ATTRIBUTES_DIGEST: Final = _hash(orjson.dumps({}, option=orjson.OPT_SORT_KEYS))
 
 
 def relationship_key(key: RelKey) -> str:
@@ -780,7 +782,6 @@ class Planner:
         """Validate, and drop the items unchanged since the source last said them."""
         items: list[_Item] = []
         registry = self.store.registry
-        classes = registry.classes
         run_keys, run_claimed = self.run_keys, self.run_claimed
         skip_unchanged = self.options.skip_unchanged
         # The source's records and whether the CIs they name are alive do not change during
@@ -805,13 +806,12 @@ class Planner:
                     )
                 )
                 continue
-            if ci.ci_class not in classes:
-                try:
-                    registry.ci_class(ci.ci_class, item=key)
-                except UnknownClassError as exc:
-                    exc.location = parsed.location
-                    self.error(exc._render())
-                    continue
+            try:
+                registry.ci_class(ci.ci_class, item=key)
+            except UnknownClassError as exc:
+                exc.location = parsed.location
+                self.error(exc._render())
+                continue
             digest = digest_ci(ci)
             placeholder = self.placeholder_keys.pop(key, None)
             if (
@@ -1114,13 +1114,12 @@ class Planner:
                     "skipped"
                 )
                 continue
-            text = f"{source_ci}|{rel.type}|{target_ci}"  # relationship_key(key)
+            text = relationship_key(key)
             if text in seen:
                 self.warn(f"{rel.location}: {describe_key(key)} is reported twice; skipped")
                 continue
             seen.add(text)
-            attributes = rel.attributes
-            digest = digest_relationship(attributes) if attributes else _NO_ATTRIBUTES_DIGEST
+            digest = digest_relationship(rel.attributes)
             record = records.get(_REL_KIND, text)
             recorded = (
                 record is not None
