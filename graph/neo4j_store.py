@@ -795,8 +795,13 @@ class Neo4jStore:
             write = _Write(tx, self.registry, ctx)
             existing = write.read_cis(list(dict.fromkeys(ids)))
             batch.check_known(ids, set(existing))
+            # In the caller's order, as on the embedded store: history entries are numbered
+            # in it.
             result = write.cis(
-                [ci.model_copy(update={"status": Status.RETIRED}) for ci in existing.values()],
+                [
+                    existing[ci_id].model_copy(update={"status": Status.RETIRED})
+                    for ci_id in dict.fromkeys(ids)
+                ],
                 existing,
             )
             write.finish()

@@ -475,7 +475,11 @@ class SqliteStore:
         with self._write() as db:
             existing = self._load_cis(db, list(ids))
             batch.check_known(ids, set(existing))
-            retired = [ci.model_copy(update={"status": Status.RETIRED}) for ci in existing.values()]
+            # In the caller's order, as on Neo4j: the history entries are numbered in it.
+            retired = [
+                existing[ci_id].model_copy(update={"status": Status.RETIRED})
+                for ci_id in dict.fromkeys(ids)
+            ]
             result = self._write_cis(db, retired, ctx)
             if result.updated:
                 self._bump(db)
