@@ -252,12 +252,11 @@ def make_ours(topology: Topology, registry: Registry) -> Peer:
 
     def run(sources: Sequence[int]) -> Answer:
         radius = propagate(index, dict.fromkeys((int(s) for s in sources), ImpactState.DOWN))
-        counts = np.bincount(radius.states, minlength=4)
-        reached = np.sort(radius.affected.astype(np.int32))
-        return reached, {
-            "down": int(counts[3]),
-            "degraded": int(counts[2]),
-            "at_risk": int(counts[1]),
+        counts = radius.counts
+        return np.sort(radius.affected), {
+            "down": counts[ImpactState.DOWN],
+            "degraded": counts[ImpactState.DEGRADED],
+            "at_risk": counts[ImpactState.AT_RISK],
         }
 
     run.index = index  # type: ignore[attr-defined]  # for index_bytes_per_relationship

@@ -68,16 +68,15 @@ def answer(index: ImpactIndex, ids: Sequence[str]) -> Answer:
     topo = index.topology
     radius = propagate(index, dict.fromkeys((topo.number(CiId(i)) for i in ids), ImpactState.DOWN))
     nodes = radius.nodes  # nearest first
-    states = radius.states
     hops = sum(len(path) for path in radius.paths(nodes[:PAGE].tolist()))
-    counts = np.bincount(states, minlength=4)
+    counts = radius.counts
     return Answer(
         radius.affected,  # the check compares sets: no sort in the timed answer
         {
             "reached": int(radius.count),
-            "down": int(counts[3]),
-            "degraded": int(counts[2]),
-            "at_risk": int(counts[1]),
+            "down": counts[ImpactState.DOWN],
+            "degraded": counts[ImpactState.DEGRADED],
+            "at_risk": counts[ImpactState.AT_RISK],
             "path hops": hops,
         },
     )

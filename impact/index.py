@@ -7,10 +7,11 @@ of ``TYPE`` says. Entries from a member of a redundancy group into the CI owning
 
 Memory per relationship (measured by :meth:`ImpactIndex.nbytes`): forward CSR 4 B index +
 2 B type, reverse CSR 4 B + 2 B, so 12 B, plus row pointers per CI and the membership table
-per redundancy group: about 22 B on the generated 1M-CI CMDBs. Only the reverse CSR (for
-:mod:`impact.causes`, a scipy BFS) keeps spare room for virtual roots. scipy's edge weights
-are one read-only float64 seen through a zero stride, so they cost no memory. The index is
-immutable once built; :func:`index_for` caches one per store and topology ``generation``.
+per redundancy group, and per view one flag byte per CI: about 24 B on the generated 1M-CI
+CMDBs. Only the reverse CSR (for :mod:`impact.causes`, a scipy BFS) keeps spare room for
+virtual roots. scipy's edge weights are one read-only float64 seen through a zero stride, so
+they cost no memory. The index is immutable once built; :func:`index_for` caches one per store
+and topology ``generation``.
 """
 
 from __future__ import annotations
@@ -239,21 +240,30 @@ class Groups:
     size: I32  # members declared, including ids the topology does not know
     down_needed: I32  # members that must be up for the owner not to be down
     degraded_needed: I32
-    # per group, members lost (down; down or degraded) from which the owner is down;
-    # degraded: ``size - needed + 1``
-    lose_down: I32
-    lose_fail: I32
+    # per group, side by side for the propagation kernel (one cache line per group): members
+    # lost (down; down or degraded) from which the owner is down; degraded (each
+    # ``size - needed + 1``); the owner; unused
+    rules: I32
     indptr: I32  # group -> its membership rows
     group: I32  # row -> its group
     member: I32  # row -> member node (-1: a member id the topology does not know)
     types: U64  # row -> bit mask of propagating relationship types member -> owner
     by_member_indptr: I32  # node -> rows where it is the member (and can carry failure)
     by_member: I32
-    is_member: Bools  # node -> has such rows (1 B, read first: most CIs have none)
+    by_member_group: I32  # the group of each row of ``by_member`` (read in the same order)
+    is_member: Bools  # node -> has such rows
 
     @property
     def count(self) -> int:
         return int(self.owner.shape[0])
+
+    @property
+    def lose_down(self) -> I32:
+        return self.rules[:, 0]
+
+    @property
+    def lose_fail(self) -> I32:
+        return self.rules[:, 1]
 
     def nbytes(self) -> int:
         arrays = (
@@ -261,14 +271,14 @@ class Groups:
             self.size,
             self.down_needed,
             self.degraded_needed,
-            self.lose_down,
-            self.lose_fail,
+            self.rules,
             self.indptr,
             self.group,
             self.member,
             self.types,
             self.by_member_indptr,
             self.by_member,
+            self.by_member_group,
             self.is_member,
         )
         return sum(int(a.nbytes) for a in arrays)
@@ -285,6 +295,12 @@ class View:
     # per membership row: a relationship of an allowed type carries the member's failure to
     # the owner, and the owner's class is allowed
     row_ok: Bools
+    # the same per row of ``Groups.by_member``, in that order (the kernel reads it alongside)
+    member_ok: Bools
+    # per CI, what the propagation kernel does with it once it failed: bit 0 it has plain
+    # entries in this view, bit 1 it is a redundancy group member (most CIs, users and other
+    # leaves, are neither: one byte read, nothing else touched)
+    flags: I8
 
     def entries(self) -> tuple[I32, I32, I16]:
         """Every plain entry as (from, to, type) arrays."""
@@ -294,7 +310,12 @@ class View:
         return rows, csr.indices[:e], csr.types
 
     def nbytes(self) -> int:
-        return self.csr.nbytes() + int(self.row_ok.nbytes)
+        return (
+            self.csr.nbytes()
+            + int(self.row_ok.nbytes)
+            + int(self.member_ok.nbytes)
+            + int(self.flags.nbytes)
+        )
 
 
 class Scratch:
@@ -305,11 +326,15 @@ class Scratch:
     cause of being put at risk (``risk``): ``-2 - row`` for membership ``row`` of the group
     that did (the causes of the other states are worked out when asked). A time is stored as
     ``zero + hops`` with a ``zero`` past every time of the queries before (:meth:`begin`), so
-    nothing needs resetting between queries: an older value means "not this time". The queues
-    hold the CIs in the order they failed (then those at risk) and those that went down after
-    failing, with the state and distance of each failed CI alongside. Per redundancy group:
-    members lost so far (down, failed), the step and membership of the first failure, and one
-    step's decisions; the propagation kernel resets the groups it touched before it returns.
+    nothing needs resetting between queries: an older value means "not this time". The same
+    states as one byte per CI (``state``: 1 failed, 3 down), which the propagation kernel
+    reads instead of the times (a quarter of the bytes: its random reads stay in the CPU's
+    cache) and clears for the CIs it reached before it returns. The queues hold the CIs in
+    the order they failed (then those at risk) and those that went down after failing, with
+    the state and distance of each failed CI alongside. Per redundancy group (``groups``,
+    side by side): the step of its first failure, members lost so far (down, failed), and the
+    membership of the first failure; and one step's decisions. The kernel resets the groups
+    it touched before it returns.
     """
 
     def __init__(self, node_count: int, group_count: int) -> None:
@@ -325,11 +350,10 @@ class Scratch:
         self.down_queue: I32 = np.zeros(n, dtype=np.int32)
         self.out_state: I8 = np.zeros(n, dtype=np.int8)
         self.out_distance: I32 = np.zeros(n, dtype=np.int32)
+        self.state: I8 = np.zeros(n, dtype=np.int8)
         g = group_count
-        self.g_down: I32 = np.zeros(g, dtype=np.int32)
-        self.g_fail: I32 = np.zeros(g, dtype=np.int32)
-        self.g_first: I32 = np.full(g, INF, dtype=np.int32)
-        self.g_row: I32 = np.zeros(g, dtype=np.int32)
+        self.groups: I32 = np.zeros((g, 4), dtype=np.int32)  # first step, down, failed, row
+        self.groups[:, 0] = INF
         self.touched: I32 = np.zeros(g, dtype=np.int32)
         # decisions of one step: a group may decide failed and down at once
         self.decided: I32 = np.zeros((2 * g + 2, 2), dtype=np.int32)
@@ -540,7 +564,10 @@ def _view(
     row_ok = (groups.types & type_mask) != 0
     if groups.member.shape[0]:
         row_ok &= node_allowed[groups.owner[groups.group]]
-    return View(_Csr(n, u, v, t, roots=False), node_allowed, type_mask, row_ok)
+    csr = _Csr(n, u, v, t, roots=False)
+    flags = (np.diff(csr.indptr) > 0).astype(np.int8)
+    flags |= groups.is_member.astype(np.int8) << 1
+    return View(csr, node_allowed, type_mask, row_ok, row_ok[groups.by_member], flags)
 
 
 _HOP_DIRECTION: Final = {Propagation.TO_SOURCE: Direction.OUT, Propagation.TO_TARGET: Direction.IN}
@@ -610,20 +637,25 @@ def _build_groups(topology: Topology, u: I32, v: I32, t: I16) -> tuple[Groups, B
     sorted_members = sorted_members[counts]
     by_member_indptr = np.zeros(n + 1, dtype=i32)
     np.cumsum(np.bincount(sorted_members, minlength=n), out=by_member_indptr[1:])
+    declared = np.array(sizes, dtype=i32)
+    rules = np.zeros((len(owners), 4), dtype=i32)
+    rules[:, 0] = declared - np.array(down_needed, dtype=i32) + 1
+    rules[:, 1] = declared - np.array(degraded_needed, dtype=i32) + 1
+    rules[:, 2] = owner_arr
     groups = Groups(
         names=names,
         owner=owner_arr,
-        size=np.array(sizes, dtype=i32),
+        size=declared,
         down_needed=np.array(down_needed, dtype=i32),
         degraded_needed=np.array(degraded_needed, dtype=i32),
-        lose_down=np.array(sizes, dtype=i32) - np.array(down_needed, dtype=i32) + 1,
-        lose_fail=np.array(sizes, dtype=i32) - np.array(degraded_needed, dtype=i32) + 1,
+        rules=rules,
         indptr=indptr,
         group=group_of,
         member=member,
         types=masks,
         by_member_indptr=by_member_indptr,
         by_member=by_member_order,
+        by_member_group=group_of[by_member_order],
         is_member=np.diff(by_member_indptr) > 0,
     )
     return groups, gated

@@ -126,6 +126,13 @@ class BlastRadius:
         """Per ``affected`` CI: hops from the failed CIs to its final state."""
         return self._s.out_distance[: self.count].copy()
 
+    @cached_property
+    def counts(self) -> dict[ImpactState, int]:
+        """How many affected CIs (the failed ones included) are in each state."""
+        return {
+            state: int(np.count_nonzero(self.states == STATE_CODES[state])) for state in ImpactState
+        }
+
     def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
         """Which of ``nodes`` have a time of this query in ``times``, within the limit."""
         hops = times[nodes] - np.int32(self._zero)
@@ -521,7 +528,8 @@ def propagate(
             limit=limit,
         )
     except BaseException:
-        index.give_back(s)
+        # not given back: a run cut short (an interrupt in the plain-Python kernel) may leave
+        # states and group counters set that the next query would take for its own
         raise
     radius = BlastRadius(
         index,
@@ -555,16 +563,15 @@ def _run(
         _kernel_for(index)(
             view.csr.indptr,
             view.csr.indices,
-            g.is_member,
+            view.flags,
             g.by_member_indptr,
             g.by_member,
+            g.by_member_group,
+            view.member_ok,
             view.row_ok,
-            g.group,
             g.member,
-            g.owner,
             g.indptr,
-            g.lose_down,
-            g.lose_fail,
+            g.rules,
             _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
             baseline is not None,
             down,
@@ -573,10 +580,8 @@ def _run(
             limit,
             s.times,
             s.risk,
-            s.g_down,
-            s.g_fail,
-            s.g_first,
-            s.g_row,
+            s.state,
+            s.groups,
             s.touched,
             s.decided,
             s.failed_queue,
@@ -590,16 +595,15 @@ def _run(
 def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional arguments)
     ptr: Any,
     idx: Any,
-    is_member: Any,
+    flags: Any,
     mptr: Any,
     mrows: Any,
+    mgroup: Any,
+    mok: Any,
     row_ok: Any,
-    g_group: Any,
     g_member: Any,
-    g_owner: Any,
     g_indptr: Any,
-    lose_down: Any,
-    lose_fail: Any,
+    rules: Any,
     baseline: Any,
     has_base: bool,
     down_seeds: Any,
@@ -608,10 +612,8 @@ def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional argu
     limit: int,
     tt: Any,
     risk: Any,
-    g_down: Any,
-    g_fail: Any,
-    g_first: Any,
-    g_row: Any,
+    sb: Any,
+    gs: Any,
     touched: Any,
     decided: Any,
     qf: Any,
@@ -625,27 +627,33 @@ def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional argu
     ``tt[v]`` holds (down, failed) times of CI ``v`` as ``zero`` + step, ``risk[v]`` (time,
     cause) of being at risk. Other causes are not recorded: :meth:`BlastRadius._cause` works
     them out from the times, for the few CIs whose explanation is read. A CI that goes down
-    fails then too unless it failed before, so a down time implies a failed time. ``qf``
-    lists CIs as they fail (then those at risk), ``qd`` those that go down after they failed,
-    so step ``t``'s CIs are one slice of each. At step ``t`` (while ``t < limit``): each CI
-    that failed at ``t`` carries its state over its plain entries (down when it also went
-    down at ``t``), and one that went down at ``t`` having failed before carries down; each
-    counts against its groups (a member lost before, per ``baseline``, counts from the start
-    instead); a group whose verdict worsens decides its owner at ``t + 1`` unless a plain
-    entry already did. Afterwards, owners of touched groups that did not fail are at risk
-    from the step after their group's first failure (the earliest such group is the cause),
-    and the touched groups' counters are reset.
+    fails then too unless it failed before, so a down time implies a failed time. ``sb[v]``
+    says the same as ``tt[v]`` in one byte (0 neither, 1 failed, 3 down): the loop reads it,
+    writes both, and clears ``sb`` for every CI it reached before it returns. ``qf`` lists CIs
+    as they fail (then those at risk), ``qd`` those that go down after they failed, so step
+    ``t``'s CIs are one slice of each. At step ``t`` (while ``t < limit``): each CI that failed
+    at ``t`` carries its state over its plain entries (down when it also went down at ``t``),
+    and one that went down at ``t`` having failed before carries down; each counts against its
+    groups (a member lost before, per ``baseline``, counts from the start instead); a group
+    whose verdict worsens decides its owner at ``t + 1`` unless a plain entry already did.
+    ``flags`` (per CI: bit 0 plain entries, bit 1 memberships) lets the many CIs with neither
+    cost one byte. Afterwards, owners of touched groups that did not fail are at risk from the
+    step after their group's first failure (the earliest such group is the cause), and the
+    touched groups' counters (``gs``: first step, lost down, lost failed, first row; ``rules``:
+    needed to lose down, failed; owner) are reset.
     """
     nf = 0  # CIs in qf
     nd = 0
     for v in down_seeds:
         tt[v, 0] = tt[v, 1] = zero
+        sb[v] = 3
         qf[nf] = v
         out_state[nf] = 3
         out_dist[nf] = 0
         nf += 1
     for v in degraded_seeds:
         tt[v, 1] = zero
+        sb[v] = 1
         qf[nf] = v
         out_state[nf] = 2
         out_dist[nf] = 0
@@ -668,52 +676,59 @@ def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional argu
                 u = qd[ds + k - fe]
                 lost = False
                 went_down = True
-            if went_down and lost:  # the common case
+            f = flags[u]
+            if f == 0:  # no plain entry, no group: a leaf
+                continue
+            if not f & 1:
+                pass
+            elif went_down and lost:  # the common case
                 for j in range(ptr[u], ptr[u + 1]):
                     v = idx[j]
-                    if tt[v, 1] < zero:
+                    b = sb[v]
+                    if b == 0:
+                        sb[v] = 3
                         tt[v, 0] = tt[v, 1] = nxt
                         qf[nf] = v
                         out_state[nf] = 3
-                        out_dist[nf] = t + 1
                         nf += 1
-                    elif tt[v, 0] < zero:
+                    elif b == 1:
+                        sb[v] = 3
                         tt[v, 0] = nxt
                         qd[nd] = v
                         nd += 1
             elif lost:
                 for j in range(ptr[u], ptr[u + 1]):
                     v = idx[j]
-                    if tt[v, 1] < zero:
+                    if sb[v] == 0:
+                        sb[v] = 1
                         tt[v, 1] = nxt
                         qf[nf] = v
                         out_state[nf] = 2
-                        out_dist[nf] = t + 1
                         nf += 1
             else:
                 for j in range(ptr[u], ptr[u + 1]):
                     v = idx[j]
-                    if tt[v, 0] < zero:
+                    b = sb[v]
+                    if b < 3:
+                        sb[v] = 3
                         tt[v, 0] = nxt
-                        if tt[v, 1] < zero:
+                        if b == 0:
                             tt[v, 1] = nxt
                             qf[nf] = v
                             out_state[nf] = 3
-                            out_dist[nf] = t + 1
                             nf += 1
                         else:
                             qd[nd] = v
                             nd += 1
-            if not is_member[u]:
+            if not f & 2:
                 continue
             for j in range(mptr[u], mptr[u + 1]):
-                r = mrows[j]
-                if not row_ok[r]:
+                if not mok[j]:
                     continue
-                g = g_group[r]
-                if g_first[g] == INF:  # first news from this group
-                    g_first[g] = t
-                    g_row[g] = r
+                g = mgroup[j]
+                if gs[g, 0] == INF:  # first news from this group
+                    gs[g, 0] = t
+                    gs[g, 3] = mrows[j]
                     touched[n_touched] = g
                     n_touched += 1
                     if has_base:  # members lost before count from the start
@@ -723,63 +738,69 @@ def _simulate(  # noqa: PLR0917  (one compiled loop: numba takes positional argu
                             if m >= 0 and row_ok[row]:
                                 lost_down += baseline[m] >= 3
                                 lost_fail += baseline[m] >= 2
-                        g_down[g] = lost_down
-                        g_fail[g] = lost_fail
+                        gs[g, 1] = lost_down
+                        gs[g, 2] = lost_fail
                 before = baseline[u] if has_base else 0
-                down, fail = g_down[g], g_fail[g]
-                was = 2 if down >= lose_down[g] else (1 if fail >= lose_fail[g] else 0)
+                down, fail = gs[g, 1], gs[g, 2]
+                need_down, need_fail = rules[g, 0], rules[g, 1]
+                was = 2 if down >= need_down else (1 if fail >= need_fail else 0)
                 down += went_down and before < 3
                 fail += lost and before < 2
-                g_down[g] = down
-                g_fail[g] = fail
-                verdict = 2 if down >= lose_down[g] else (1 if fail >= lose_fail[g] else 0)
+                gs[g, 1] = down
+                gs[g, 2] = fail
+                verdict = 2 if down >= need_down else (1 if fail >= need_fail else 0)
                 if verdict > was:  # the owner fails at t + 1 (1), goes down (2) or both
                     decided[n_dec, 0] = g
                     decided[n_dec, 1] = verdict
                     n_dec += 1
         for i in range(n_dec):  # after the plain entries, as their causes come first
-            owner = g_owner[decided[i, 0]]
+            owner = rules[decided[i, 0], 2]
+            b = sb[owner]
             if decided[i, 1] == 2:
-                if tt[owner, 0] < zero:
+                if b < 3:
+                    sb[owner] = 3
                     tt[owner, 0] = nxt
-                    if tt[owner, 1] < zero:
+                    if b == 0:
                         tt[owner, 1] = nxt
                         qf[nf] = owner
                         out_state[nf] = 3
-                        out_dist[nf] = t + 1
                         nf += 1
                     else:
                         qd[nd] = owner
                         nd += 1
-            elif tt[owner, 1] < zero:
+            elif b == 0:
+                sb[owner] = 1
                 tt[owner, 1] = nxt
                 qf[nf] = owner
                 out_state[nf] = 2
-                out_dist[nf] = t + 1
                 nf += 1
+        for i in range(fe, nf):  # this step's CIs, in one sequential pass
+            out_dist[i] = t + 1
         fs, ds = fe, de
         t += 1
     if nd:  # CIs that went down after failing: down is their final state
         for k in range(nf):
             if out_state[k] == 2:
                 u = qf[k]
-                if tt[u, 0] >= zero:
+                if sb[u] == 3:
                     out_state[k] = 3
                     out_dist[k] = tt[u, 0] - zero
     for i in range(n_touched):  # touched in step order: the first group to reach an owner
         g = touched[i]
-        at = g_first[g] + 1
-        owner = g_owner[g]
-        if at <= limit and tt[owner, 0] < zero and tt[owner, 1] < zero and risk[owner, 0] < zero:
+        at = gs[g, 0] + 1
+        owner = rules[g, 2]
+        if at <= limit and sb[owner] == 0 and risk[owner, 0] < zero:
             risk[owner, 0] = zero + at
-            risk[owner, 1] = -2 - g_row[g]
+            risk[owner, 1] = -2 - gs[g, 3]
             qf[nf] = owner
             out_state[nf] = 1
             out_dist[nf] = at
             nf += 1
-        g_down[g] = 0
-        g_fail[g] = 0
-        g_first[g] = INF
+        gs[g, 0] = INF
+        gs[g, 1] = 0
+        gs[g, 2] = 0
+    for i in range(nf):
+        sb[qf[i]] = 0
     return nf
 
 

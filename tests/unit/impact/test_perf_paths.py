@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import impact.propagation
-from impact.propagation import ImpactState, propagate
+from impact.propagation import STATE_CODES, ImpactState, propagate
 
 from . import test_propagation_reference as reference
 from .conftest import group
@@ -115,3 +115,36 @@ def test_warm_up_keeps_working_arrays(graph) -> None:
     with _kernel("compiled"):
         assert impact.propagation.warm_up(g.index) >= 0.0
     assert len(g.index._pool) == 1  # the first query finds them ready
+
+
+@pytest.mark.parametrize("kind", ["compiled", "python"])
+def test_working_arrays_come_back_clean(kind: str) -> None:
+    """The kernel clears the per-CI state bytes and group counters it set: a run of queries
+    (whole, depth-limited, with a baseline) on one index's reused working arrays answers each
+    exactly as a fresh index does."""
+    from graph.model import DEFAULT_REGISTRY
+    from impact.bench import synthetic_topology
+    from impact.index import ImpactFilter, build_index
+
+    topology = synthetic_topology(3000, seed=5)
+    reused = build_index(topology, DEFAULT_REGISTRY)
+    rng = np.random.default_rng(5)
+    baseline = np.zeros(topology.node_count, dtype=np.int8)
+    baseline[rng.choice(topology.node_count, 200, replace=False)] = 2
+    with _kernel(kind):
+        for round_ in range(12):
+            seeds = rng.choice(topology.node_count, 1 + round_ % 4, replace=False).tolist()
+            failures = {int(n): ImpactState.DOWN for n in seeds}
+            depth = None if round_ % 3 else 2
+            base = baseline if round_ % 2 else None
+            got = propagate(reused, failures, filter=ImpactFilter(depth=depth), baseline=base)
+            answer = _answer(got)
+            codes = [code for _, code, _, _ in answer]
+            assert got.counts == {state: codes.count(c) for state, c in STATE_CODES.items()}
+            del got  # its working arrays go back to the pool for the next round
+            fresh = build_index(topology, DEFAULT_REGISTRY)
+            want = _answer(
+                propagate(fresh, failures, filter=ImpactFilter(depth=depth), baseline=base)
+            )
+            assert answer == want
+        assert len(reused._pool) == 1
