@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +83,13 @@ class Hop(NamedTuple):
     group: str | None = None
 
 
+# Hop(...) without the Python frame of its generated __new__ (all four fields given)
+_new_hop: Final = cast(
+    "Callable[[type[Hop], tuple[int, str | None, Direction | None, None]], Hop]", tuple.__new__
+)
+_FEW: Final = 8  # CIs up to which a page's states are read as scalars, not arrays
+
+
 class BlastRadius:
     """The result of :func:`propagate`: what is affected, how badly, how far, and why.
 
@@ -120,7 +127,7 @@ class BlastRadius:
         # per (CI, state code) explained so far: its link, and its explanation from there on
         # (the paths of one page share their tails: each link is worked out once)
         self._links: dict[tuple[int, int], tuple[int, int]] = {}
-        self._chains: dict[tuple[int, int], tuple[Hop, ...]] = {}
+        self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
 
     @cached_property
     def distances(self) -> I32:
@@ -253,111 +260,130 @@ class BlastRadius:
         return self.paths([node])[0]
 
     def paths(self, nodes: Iterable[int]) -> list[list[Hop]]:
-        """:meth:`path` of each of ``nodes`` (a page): the links they need are found for all
-        of them at once, one pass of :func:`_plain_links` per step back (compiled when the
-        propagation kernel is), then each path is assembled from the memo.
+        """:meth:`path` of each of ``nodes`` (a page): one call of :func:`_walk_back` walks
+        back from all of them at once (compiled when the propagation kernel is), a few more
+        only past the links redundancy groups decided; then each explanation is assembled
+        once per (CI, state) and shared by the paths through it.
 
         Raises NotFoundError when one of ``nodes`` is not affected.
         """
+        asked = nodes if isinstance(nodes, list) else list(nodes)
+        if len(asked) <= _FEW:
+            starts = [self._start(int(x)) for x in asked]
+        else:
+            starts = self._starts(np.asarray(asked, dtype=np.int32))
+        chains = self._chains
+        todo = []
+        for x, code, t in starts:
+            key = x << 2 | code
+            if key not in chains:
+                if t:
+                    todo.append((x, code, t))
+                else:  # a failed CI: its own explanation
+                    chains[key] = (Hop(x),)
+        if todo:
+            self._walk(todo)
+        return [list(chains[x << 2 | code]) for x, code, _ in starts]
+
+    def _start(self, node: int) -> tuple[int, int, int]:
+        """``node``, its state code and distance, read as scalars (few CIs: no array calls).
+        Raises NotFoundError when ``node`` is not affected."""
+        s, zero, limit = self._s, self._zero, self._limit
+        down, fail = s.times[node].tolist()
+        if 0 <= down - zero <= limit:
+            return node, _DOWN, down - zero
+        if 0 <= fail - zero <= limit:
+            return node, _DEG, fail - zero
+        risk = int(s.risk[node, 0]) - zero
+        if 0 <= risk <= limit:
+            return node, _RISK, risk
+        raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
+
+    def _starts(self, asked: I32) -> list[tuple[int, int, int]]:
+        """:meth:`_start` of many CIs, array by array."""
         s = self._s
-        asked = np.fromiter(nodes, dtype=np.int32)
         codes = self.codes(asked)
         if not codes.all():
             node = int(asked[np.flatnonzero(codes == 0)[0]])
             raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
         fail_or_risk = np.where(codes == _DEG, s.t_fail[asked], s.t_risk[asked])
         steps = np.where(codes == _DOWN, s.t_down[asked], fail_or_risk) - np.int64(self._zero)
-        starts = list(zip(asked.tolist(), codes.tolist(), steps.tolist(), strict=True))
-        if len(starts) > 1:
-            self._find_links(starts)
-        return [list(self._chain(*start)) for start in starts]
+        return list(zip(asked.tolist(), codes.tolist(), steps.tolist(), strict=True))
 
-    def _find_links(self, starts: list[tuple[int, int, int]]) -> None:
-        """Work out the links of ``starts`` (CI, code, step) and of everything on their way
-        back to the failed CIs, into the memo: the plain entries of a whole step at once
-        (:func:`_plain_links`), the rest (groups, at risk) one by one."""
-        s, links, groups = self._s, self._links, self.index.groups
-        reverse, csr = self.index.reverse, self.view.csr
-        kernel = _links_for(self.index)
-        seen: set[tuple[int, int]] = set()
-        frontier = starts
-        while frontier:
-            todo = []
-            for x, code, t in frontier:
-                key = (x, code)
-                if t > 0 and key not in links and key not in seen:
-                    seen.add(key)
-                    todo.append((x, code, t))
-            if not todo:
-                return
-            plain = [(x, code, t) for x, code, t in todo if code != _RISK]
-            nodes = np.array([x for x, _, _ in plain], dtype=np.int32)
-            column = np.array([code != _DOWN for _, code, _ in plain], dtype=np.int8)
-            want = np.array([self._zero + t - 1 for _, _, t in plain], dtype=np.int32)
-            parent = np.empty(nodes.shape[0], dtype=np.int32)
-            entry = np.empty(nodes.shape[0], dtype=np.int32)
-            kernel(
+    def _walk(self, starts: list[tuple[int, int, int]]) -> None:
+        """Explain ``starts`` (CI, code, step > 0, none explained yet) into the memo.
+
+        :func:`_walk_back` follows plain entries back from all of them at once, one record
+        per (CI, code) on the way; a record it leaves without a parent past step 0 was
+        decided by a redundancy group (or is at risk): its membership is worked out here and
+        the walk goes on from that member, in one more call for all such records. The
+        explanations are then assembled nearest the failed CIs first, sharing their tails."""
+        s, index, groups, chains = self._s, self.index, self.index.groups, self._chains
+        reverse, csr = index.reverse, self.view.csr
+        kernel = _links_for(index)
+        room = sum(t for _, _, t in starts) + len(starts)  # records: at most the hops asked
+        records = np.empty(1 + _RECORD * room, dtype=np.int32)
+        records[0] = 0
+        table = np.zeros(1 << (4 * room).bit_length(), dtype=np.int32)
+        rows: dict[int, int] = {}  # record -> the membership row that decided it
+        waiting: list[int] = []  # records whose parent the next call walks from
+        done = 0
+        while starts:
+            nodes = np.array([x for x, _, _ in starts], dtype=np.int32)
+            codes = np.array([code for _, code, _ in starts], dtype=np.int8)
+            steps = np.array([t for _, _, t in starts], dtype=np.int32)
+            left = kernel(
                 reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
-                nodes, column, want, parent, entry,
+                nodes, codes, steps, records, table,
             )  # fmt: skip
-            found = dict(
-                zip(
-                    [(x, code) for x, code, _ in plain],
-                    zip(parent.tolist(), entry.tolist(), strict=True),
-                    strict=True,
-                )
-            )
-            frontier = []
-            for x, code, t in todo:
-                u, at = found.get((x, code), (-1, -1))
-                if u >= 0:
-                    link = (u, int(csr.types[at]))
-                elif code == _RISK:
-                    link = (int(s.p_risk[x]), -1)
-                else:
-                    link = (self._group_cause(x, t - 1, code == _DOWN), -1)
-                links[(x, code)] = link
-                cause = link[0]
-                up = int(groups.member[-2 - cause]) if cause <= -2 else cause
-                after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
-                frontier.append((up, after, t - 1))
-
-    def _chain(self, node: int, code: int, t: int) -> tuple[Hop, ...]:
-        """The explanation of ``node`` reaching state ``code`` at step ``t`` (``(node, code)``
-        fixes ``t``: the memo's key), built up to the first link already explained."""
-        s, groups, chains = self._s, self.index.groups, self._chains
-        index, view = self.index, self.view
-        walked: list[tuple[tuple[int, int], Hop]] = []
-        x = node
-        while True:
-            key = (x, code)
+            count = int(records[0])
+            view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
+            if waiting:  # the records decided by a group: their member's record
+                view[waiting, 3] = steps  # (the kernel left each start's record in steps)
+            starts, waiting = [], []
+            if left:
+                head = view[done:]
+                stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
+                for record in stuck.tolist():
+                    x, code, t = view[record, :3].tolist()
+                    if code == _RISK:
+                        cause = int(s.p_risk[x])
+                    else:
+                        cause = self._group_cause(x, t - 1, code == _DOWN)
+                    row = rows[record] = -2 - cause
+                    up = int(groups.member[row])
+                    after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
+                    starts.append((up, after, t - 1))
+                    waiting.append(record)
+            done = count
+        count = int(records[0])
+        view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
+        order = np.argsort(view[:, 2], kind="stable").tolist()  # tails first
+        xs, codes_, _, parents, entries = view.T.tolist()
+        # per record, its entry's type number (garbage where there is no entry: not read)
+        types = csr.types[view[:, 4]].tolist() if csr.types.shape[0] else []
+        names, directions = index.topology.type_names, index.hop_directions
+        tails: list[tuple[Hop, ...]] = [()] * count
+        for record in order:
+            x = xs[record]
+            key = x << 2 | codes_[record]
             tail = chains.get(key)
-            if tail is not None:
-                break
-            if t <= 0:
-                tail = chains[key] = (Hop(x),)
-                break
-            cause, type_number = self._links.get(key) or self._link(x, code)
-            if cause <= -2:
-                row = -2 - cause
-                parent = int(groups.member[row])
-                name = index.gated_type(row, view)
-                group: str | None = groups.names[int(groups.group[row])][1]
-                direction = None if name is None else self._direction(name)
-            else:
-                parent, group = cause, None
-                if type_number >= 0:
-                    name = index.topology.type_names[type_number]
-                    direction = index.hop_directions[type_number]
-                else:  # a link not found through a plain entry (none today): look it up
-                    name = index.edge_type(parent, x, view)
+            if tail is None:
+                parent = parents[record]
+                if parent < 0:  # a failed CI
+                    tail = (Hop(x),)
+                elif entries[record] >= 0:
+                    number = types[record]
+                    hop = _new_hop(Hop, (x, names[number], directions[number], None))
+                    tail = (hop, *tails[parent])
+                else:
+                    row = rows[record]
+                    name = index.gated_type(row, self.view)
+                    group = groups.names[int(groups.group[row])][1]
                     direction = None if name is None else self._direction(name)
-            walked.append((key, Hop(x, name, direction, group)))
-            x, t = parent, t - 1
-            code = _DOWN if self._time(s.t_down, x) == t else _DEG
-        for key, hop in reversed(walked):
-            tail = chains[key] = (hop, *tail)
-        return tail
+                    tail = (Hop(x, name, direction, group), *tails[parent])
+                chains[key] = tail
+            tails[record] = tail
 
     def _direction(self, name: str) -> Direction:
         return self.index.hop_directions[self.index.topology.type_names.index(name)]
@@ -806,56 +832,117 @@ def _kernel() -> Callable[..., int]:
     return numba.njit(cache=True, nogil=True)(_simulate)
 
 
-def _plain_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
+_RECORD: Final = 5  # int32 per record of _walk_back: CI, code, step, parent record, entry
+
+
+def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
     rev_ptr: Any,
     rev_idx: Any,
     ptr: Any,
     cols: Any,
     times: Any,
     nodes: Any,
-    column: Any,
-    want: Any,
-    parent: Any,
-    entry: Any,
-) -> None:
-    """For each ``nodes[i]``: the first CI ``u`` of its reverse row whose time in
-    ``times[:, column[i]]`` is ``want[i]`` and with a plain entry ``u -> nodes[i]`` in the
-    view (``ptr``/``cols``, rows sorted); ``parent[i]`` gets it and ``entry[i]`` the entry's
-    place, both -1 when there is none (the link is a group's, worked out in Python)."""
+    codes: Any,
+    steps: Any,
+    records: Any,
+    table: Any,
+) -> int:
+    """Walk back from each start (``nodes[i]`` reached state ``codes[i]`` at step
+    ``steps[i]``) to a failed CI along plain entries; returns how many records it left
+    without a parent past step 0 (a redundancy group's or an at-risk link: worked out in
+    Python, which then calls again from the member that was lost).
+
+    One record per (CI, code) met, appended to ``records``: ``records[0]`` counts them (in
+    and out), record ``p`` is ``records[1 + 5p : 6 + 5p]``: CI, code, step, the record of its
+    parent (-1: none found: a failed CI at step 0, else the link is not a plain entry) and
+    the place of the plain entry ``parent -> CI`` in the view (``ptr``/``cols``, rows
+    sorted; -1 when none). ``table`` (a power of two long, zeros at first, kept across the
+    calls of one walk) finds the record of a (CI, code) met before: a walk stops there, as
+    the paths of one page share their tails. Each ``steps[i]`` is replaced by its start's
+    record. The parent is the first CI of the reverse row that went down (failed, for a
+    degraded CI) one step before, with a plain entry into the CI: as the simulation gives
+    plain entries the precedence."""
+    mask = table.shape[0] - 1
+    count = records[0] if records.shape[0] else 0
+    left = 0
     for i in range(nodes.shape[0]):
         x = nodes[i]
-        parent[i] = -1
-        entry[i] = -1
-        for k in range(rev_ptr[x], rev_ptr[x + 1]):
-            u = rev_idx[k]
-            if times[u, column[i]] != want[i]:
-                continue
-            lo = ptr[u]
-            hi = ptr[u + 1]
-            end = hi
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if cols[mid] < x:
-                    lo = mid + 1
+        code = codes[i]
+        t = steps[i]
+        previous = -1
+        while True:
+            h = ((int(x) * 4 + int(code)) * 2654435761) & mask
+            found = table[h] - 1
+            while found >= 0 and (records[1 + 5 * found] != x or records[2 + 5 * found] != code):
+                h = (h + 1) & mask
+                found = table[h] - 1
+            if found >= 0:  # met before: its explanation goes on from there
+                if previous >= 0:
+                    records[4 + 5 * previous] = found
                 else:
-                    hi = mid
-            if lo < end and cols[lo] == x:
-                parent[i] = u
-                entry[i] = lo
+                    steps[i] = found
                 break
+            p = count
+            count += 1
+            table[h] = p + 1
+            at = 1 + 5 * p
+            records[at] = x
+            records[at + 1] = code
+            records[at + 2] = t
+            records[at + 3] = -1
+            records[at + 4] = -1
+            if previous >= 0:
+                records[4 + 5 * previous] = p
+            else:
+                steps[i] = p
+            previous = p
+            if t == 0:
+                break
+            if code == 1:  # at risk: a group's verdict
+                left += 1
+                break
+            column = 0 if code == 3 else 1
+            want = times[x, column] - 1
+            parent = -1
+            for k in range(rev_ptr[x], rev_ptr[x + 1]):
+                u = rev_idx[k]
+                if times[u, column] != want:
+                    continue
+                lo = ptr[u]
+                hi = ptr[u + 1]
+                end = hi
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if cols[mid] < x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < end and cols[lo] == x:
+                    parent = u
+                    records[at + 4] = lo
+                    break
+            if parent < 0:  # decided by a redundancy group
+                left += 1
+                break
+            x = parent
+            t -= 1
+            code = 3 if times[parent, 0] == want else 2
+    if records.shape[0]:
+        records[0] = count
+    return left
 
 
-def _links_for(index: ImpactIndex) -> Callable[..., None]:
-    """:func:`_plain_links` compiled whenever the propagation kernel is (see
+def _links_for(index: ImpactIndex) -> Callable[..., int]:
+    """:func:`_walk_back` compiled whenever the propagation kernel is (see
     :data:`COMPILE_FROM`), else its plain-Python source."""
-    return _links_kernel() if _kernel_for(index) is not _simulate else _plain_links
+    return _links_kernel() if _kernel_for(index) is not _simulate else _walk_back
 
 
 @functools.cache
-def _links_kernel() -> Callable[..., None]:
+def _links_kernel() -> Callable[..., int]:
     import numba
 
-    return numba.njit(cache=True, nogil=True)(_plain_links)
+    return numba.njit(cache=True, nogil=True)(_walk_back)
 
 
 def warm_up(index: ImpactIndex) -> float:

@@ -4,6 +4,9 @@ plain, unshared walk and the wide key give, whatever order the paths are asked i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -98,6 +101,17 @@ def _plain_path(radius: BlastRadius, node: int) -> list[Hop]:
     return hops
 
 
+@contextmanager
+def _few(few: int) -> Iterator[None]:
+    """Pages of up to ``few`` CIs have their states read as scalars, longer ones as arrays."""
+    saved = impact.propagation._FEW
+    impact.propagation._FEW = few
+    try:
+        yield
+    finally:
+        impact.propagation._FEW = saved
+
+
 def _memoised_paths_equal_the_plain_walk(scenario) -> None:
     names, edges, classes, redundancy, failed, depth, only_classes, only_types, base = scenario
     g = Graph(edges, nodes=names, classes=classes, redundancy=redundancy)
@@ -120,9 +134,11 @@ def _memoised_paths_equal_the_plain_walk(scenario) -> None:
             assert radius.path(node) == plain[node]
             assert radius.path(node) == plain[node]  # asked again: from the memo
             assert radius.rule(node) == rules[node]
-        batch = propagate(g.index, **query)  # a page at once: links found step by step
-        assert batch.paths(order) == [plain[n] for n in order]
-        assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
+        for few in (0, len(order)):  # a page at once, its states read as arrays or scalars
+            with _few(few):
+                batch = propagate(g.index, **query)
+                assert batch.paths(order) == [plain[n] for n in order]
+                assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
 
 
 @pytest.mark.parametrize(("kind", "small_group"), [("compiled", 32), ("python", 32), ("python", 0)])
@@ -139,12 +155,14 @@ def test_memoised_paths_equal_the_plain_walk_in_any_order(
         check()
 
 
-def test_paths_of_unaffected_cis_are_refused() -> None:
+@pytest.mark.parametrize("few", [0, 8])
+def test_paths_of_unaffected_cis_are_refused(few: int) -> None:
     g = Graph([("app", "RUNS_ON", "vm"), ("other", "RUNS_ON", "vm2")])
     radius = propagate(g.index, {g.n("vm"): STATES[3]})
-    assert [h.node for h in radius.paths([g.n("app")])[0]] == [g.n("app"), g.n("vm")]
-    with pytest.raises(NotFoundError):
-        radius.paths([g.n("app"), g.n("other")])
+    with _few(few):  # states read as arrays, as scalars
+        assert [h.node for h in radius.paths([g.n("app")])[0]] == [g.n("app"), g.n("vm")]
+        with pytest.raises(NotFoundError):
+            radius.paths([g.n("app"), g.n("other")])
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
