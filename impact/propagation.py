@@ -252,6 +252,35 @@ class BlastRadius:
                 return -2 - (first + int(keep[np.flatnonzero(hit)[0]]))
         raise AssertionError(f"no cause found for CI {node} at step {step + 1}")
 
+    def _decided(self, nodes: I32, codes: I32, steps: I32, *, compiled: bool) -> list[int]:
+        """The membership row that decided each CI ``nodes[i]`` reaching ``codes[i]`` at
+        ``steps[i]`` (> 0) where no plain entry explains it: the group that put it at risk,
+        else :meth:`_group_cause`'s, all at once through :func:`_group_links` when
+        ``compiled``."""
+        s, g = self._s, self.index.groups
+        steps = steps - 1  # the step of the lost member
+        if not compiled:
+            return [
+                -2 - int(s.p_risk[x])
+                if code == _RISK
+                else -2 - self._group_cause(x, t, code == _DOWN)
+                for x, code, t in zip(nodes.tolist(), codes.tolist(), steps.tolist(), strict=True)
+            ]
+        rows = np.empty(nodes.shape[0], dtype=np.int32)
+        baseline = self.baseline
+        _group_kernel()(
+            g.owner, g.indptr, g.member, g.lose_down, g.lose_fail, self.view.row_ok, s.times,
+            _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
+            baseline is not None, self._zero, nodes, steps, codes == _DOWN, rows,
+        )  # fmt: skip
+        risk = codes == _RISK
+        if risk.any():
+            rows[risk] = -2 - s.p_risk[nodes[risk]]
+        if (rows < 0).any():
+            at = int(np.flatnonzero(rows < 0)[0])
+            raise AssertionError(f"no cause found for CI {nodes[at]} at step {steps[at] + 1}")
+        return rows.tolist()
+
     def path(self, node: int) -> list[Hop]:
         """The explanation of ``node``: hops back to a failed CI, ``distance`` + 1 long.
 
@@ -344,13 +373,10 @@ class BlastRadius:
             if left:
                 head = view[done:]
                 stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
-                for record in stuck.tolist():
-                    x, code, t = view[record, :3].tolist()
-                    if code == _RISK:
-                        cause = int(s.p_risk[x])
-                    else:
-                        cause = self._group_cause(x, t - 1, code == _DOWN)
-                    row = rows[record] = -2 - cause
+                found = view[stuck, :3].T.copy()  # CIs, codes, steps
+                decided = self._decided(*found, compiled=kernel is not _walk_back)
+                for record, row, t in zip(stuck.tolist(), decided, found[2].tolist(), strict=True):
+                    rows[record] = row
                     up = int(groups.member[row])
                     after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
                     starts.append((up, after, t - 1))
@@ -932,6 +958,75 @@ def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
     return left
 
 
+def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
+    owner: Any,
+    g_indptr: Any,
+    member: Any,
+    lose_down: Any,
+    lose_fail: Any,
+    row_ok: Any,
+    times: Any,
+    baseline: Any,
+    has_base: bool,
+    zero: int,
+    nodes: Any,
+    steps: Any,
+    down: Any,
+    rows: Any,
+) -> None:
+    """:meth:`BlastRadius._group_cause` of many CIs at once: ``rows[i]`` gets the membership
+    by which a group of ``nodes[i]`` (``owner``, sorted) decided it down (``down[i]``) or
+    failed at step ``steps[i] + 1``: the first member lost at ``steps[i]`` of the first group
+    whose verdict reached that state then and not before; -1 when none did. Members that are
+    not in the topology or whose row does not pass the filter (``row_ok``) count as up."""
+    for i in range(nodes.shape[0]):
+        node = nodes[i]
+        step = steps[i]
+        downed = down[i]
+        rows[i] = -1
+        lo = 0
+        hi = owner.shape[0]
+        while lo < hi:  # the node's first group
+            mid = (lo + hi) >> 1
+            if owner[mid] < node:
+                lo = mid + 1
+            else:
+                hi = mid
+        group = lo
+        while group < owner.shape[0] and owner[group] == node:
+            first = g_indptr[group]
+            last = g_indptr[group + 1]
+            now_down = now_fail = was_down = was_fail = 0
+            for r in range(first, last):
+                m = member[r]
+                if m < 0 or not row_ok[r]:
+                    continue
+                at_down = times[m, 0] - zero
+                at_fail = times[m, 1] - zero
+                before = baseline[m] if has_base else 0
+                if before >= 3 or 0 <= at_down <= step:
+                    now_down += 1
+                    if before >= 3 or at_down < step:
+                        was_down += 1
+                if before >= 2 or 0 <= at_fail <= step:
+                    now_fail += 1
+                    if before >= 2 or at_fail < step:
+                        was_fail += 1
+            a, b = lose_down[group], lose_fail[group]
+            now = 3 if now_down >= a else (2 if now_fail >= b else 0)
+            was = 3 if was_down >= a else (2 if was_fail >= b else 0)
+            group += 1
+            if (now == 3 and was < 3) if downed else (now >= 2 and was == 0):
+                for r in range(first, last):
+                    m = member[r]
+                    if m < 0 or not row_ok[r]:
+                        continue
+                    if times[m, 0] - zero == step or (not downed and times[m, 1] - zero == step):
+                        rows[i] = r
+                        break
+                break
+
+
 def _links_for(index: ImpactIndex) -> Callable[..., int]:
     """:func:`_walk_back` compiled whenever the propagation kernel is (see
     :data:`COMPILE_FROM`), else its plain-Python source."""
@@ -940,9 +1035,28 @@ def _links_for(index: ImpactIndex) -> Callable[..., int]:
 
 @functools.cache
 def _links_kernel() -> Callable[..., int]:
+    """:func:`_walk_back` compiled; :func:`_group_kernel` is loaded with it, so that
+    :func:`warm_up` readies both."""
     import numba
 
+    _group_kernel()
     return numba.njit(cache=True, nogil=True)(_walk_back)
+
+
+@functools.cache
+def _group_kernel() -> Callable[..., None]:
+    """:func:`_group_links` compiled, and run once on nothing with the argument types of a
+    query (the dtypes of :class:`impact.index.Groups`, ``View.row_ok``, ``Scratch.times``),
+    so that its machine code is loaded before the first explanation needs it."""
+    import numba
+
+    kernel = numba.njit(cache=True, nogil=True)(_group_links)
+    i32, no = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
+    kernel(
+        i32, i32, i32, i32, i32, no, np.zeros((0, 2), dtype=np.int32),
+        _NO_BASELINE, False, 0, i32, i32, no, i32,
+    )  # fmt: skip
+    return kernel
 
 
 def warm_up(index: ImpactIndex) -> float:
