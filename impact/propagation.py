@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from functools import cached_property
+from itertools import repeat
 from typing import Any, Final, NamedTuple, cast
 
 import numpy as np
@@ -124,8 +125,8 @@ class BlastRadius:
         # copies: the scratch goes back to the index's pool with this object
         self.affected: I32 = scratch.failed_queue[:count].copy()
         self.states: I8 = scratch.out_state[:count].copy()  # 1 at risk, 2 degraded, 3 down
-        # per (CI, state code) explained so far: its link, and its explanation from there on
-        # (the paths of one page share their tails: each link is worked out once)
+        # per (CI, state code): its link (rule(), worked out once), and the explanation of
+        # each CI asked for (paths(): a page asked again is not walked again)
         self._links: dict[tuple[int, int], tuple[int, int]] = {}
         self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
 
@@ -297,11 +298,19 @@ class BlastRadius:
         Raises NotFoundError when one of ``nodes`` is not affected.
         """
         asked = nodes if isinstance(nodes, list) else list(nodes)
-        if len(asked) <= _FEW:
-            starts = [self._start(int(x)) for x in asked]
-        else:
-            starts = self._starts(np.asarray(asked, dtype=np.int32))
         chains = self._chains
+        if len(asked) > _FEW:
+            cis, codes, steps = self._starts(np.asarray(asked, dtype=np.int32))
+            keys = fresh = (cis.astype(np.int64) << 2 | codes).tolist()
+            if chains:  # some explained before
+                where = [i for i, key in enumerate(keys) if key not in chains]
+                fresh = [keys[i] for i in where]
+                cis, codes, steps = cis[where], codes[where], steps[where]
+            if fresh:
+                chains.update(zip(fresh, self._walk(cis, codes, steps), strict=True))
+            return [list(chains[key]) for key in keys]
+        # a few CIs: their states read as scalars, no array calls unless some walk is needed
+        starts = [self._start(int(x)) for x in asked]
         todo = []
         for x, code, t in starts:
             key = x << 2 | code
@@ -311,12 +320,18 @@ class BlastRadius:
                 else:  # a failed CI: its own explanation
                     chains[key] = (Hop(x),)
         if todo:
-            self._walk(todo)
+            nodes_, codes_, steps_ = zip(*todo, strict=True)
+            tails = self._walk(
+                np.array(nodes_, dtype=np.int32),
+                np.array(codes_, dtype=np.int8),
+                np.array(steps_, dtype=np.int32),
+            )
+            chains.update(zip([x << 2 | code for x, code, _ in todo], tails, strict=True))
         return [list(chains[x << 2 | code]) for x, code, _ in starts]
 
     def _start(self, node: int) -> tuple[int, int, int]:
-        """``node``, its state code and distance, read as scalars (few CIs: no array calls).
-        Raises NotFoundError when ``node`` is not affected."""
+        """``node``, its state code and distance, read as scalars. Raises NotFoundError
+        when ``node`` is not affected."""
         s, zero, limit = self._s, self._zero, self._limit
         down, fail = s.times[node].tolist()
         if 0 <= down - zero <= limit:
@@ -328,39 +343,44 @@ class BlastRadius:
             return node, _RISK, risk
         raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
 
-    def _starts(self, asked: I32) -> list[tuple[int, int, int]]:
-        """:meth:`_start` of many CIs, array by array."""
-        s = self._s
-        codes = self.codes(asked)
-        if not codes.all():
-            node = int(asked[np.flatnonzero(codes == 0)[0]])
-            raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
-        fail_or_risk = np.where(codes == _DEG, s.t_fail[asked], s.t_risk[asked])
-        steps = np.where(codes == _DOWN, s.t_down[asked], fail_or_risk) - np.int64(self._zero)
-        return list(zip(asked.tolist(), codes.tolist(), steps.tolist(), strict=True))
+    def _starts(self, asked: I32) -> tuple[I32, I8, I32]:
+        """:meth:`_start` of many CIs, as arrays: ``asked``, their codes and distances."""
+        s, zero = self._s, np.int32(self._zero)
+        hops = s.times[asked] - zero  # went down, failed
+        within = hops.view(np.uint32) <= self._limit
+        codes = np.where(within[:, 0], np.int8(_DOWN), within[:, 1].astype(np.int8) << 1)
+        steps = np.where(within[:, 0], hops[:, 0], hops[:, 1])
+        if not within[:, 1].all() and not codes.all():
+            at = np.flatnonzero(codes == 0)
+            risk = s.t_risk[asked[at]] - zero
+            out = np.flatnonzero(risk.view(np.uint32) > self._limit)
+            if out.shape[0]:
+                node = int(asked[at[out[0]]])
+                raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
+            codes[at] = _RISK
+            steps[at] = risk
+        return asked, codes, steps
 
-    def _walk(self, starts: list[tuple[int, int, int]]) -> None:
-        """Explain ``starts`` (CI, code, step > 0, none explained yet) into the memo.
+    def _walk(self, nodes: I32, codes: I8, steps: I32) -> list[tuple[Hop, ...]]:
+        """The explanations of ``nodes[i]`` reaching state ``codes[i]`` at ``steps[i]``.
 
         :func:`_walk_back` follows plain entries back from all of them at once, one record
         per (CI, code) on the way; a record it leaves without a parent past step 0 was
         decided by a redundancy group (or is at risk): its membership is worked out here and
         the walk goes on from that member, in one more call for all such records. The
         explanations are then assembled nearest the failed CIs first, sharing their tails."""
-        s, index, groups, chains = self._s, self.index, self.index.groups, self._chains
+        s, index, groups = self._s, self.index, self.index.groups
         reverse, csr = index.reverse, self.view.csr
         kernel = _links_for(index)
-        room = sum(t for _, _, t in starts) + len(starts)  # records: at most the hops asked
+        room = int(steps.sum()) + steps.shape[0]  # records: at most the hops asked
         records = np.empty(1 + _RECORD * room, dtype=np.int32)
         records[0] = 0
         table = np.zeros(1 << (4 * room).bit_length(), dtype=np.int32)
         rows: dict[int, int] = {}  # record -> the membership row that decided it
         waiting: list[int] = []  # records whose parent the next call walks from
         done = 0
-        while starts:
-            nodes = np.array([x for x, _, _ in starts], dtype=np.int32)
-            codes = np.array([code for _, code, _ in starts], dtype=np.int8)
-            steps = np.array([t for _, _, t in starts], dtype=np.int32)
+        first: list[int] = []  # each start's record
+        while nodes.shape[0]:
             left = kernel(
                 reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
                 nodes, codes, steps, records, table,
@@ -369,7 +389,10 @@ class BlastRadius:
             view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
             if waiting:  # the records decided by a group: their member's record
                 view[waiting, 3] = steps  # (the kernel left each start's record in steps)
-            starts, waiting = [], []
+            else:
+                first = steps.tolist()
+            starts: list[tuple[int, int, int]] = []
+            waiting = []
             if left:
                 head = view[done:]
                 stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
@@ -382,34 +405,43 @@ class BlastRadius:
                     starts.append((up, after, t - 1))
                     waiting.append(record)
             done = count
+            nodes = np.array([x for x, _, _ in starts], dtype=np.int32)
+            codes = np.array([code for _, code, _ in starts], dtype=np.int8)
+            steps = np.array([t for _, _, t in starts], dtype=np.int32)
         count = int(records[0])
         view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
-        order = np.argsort(view[:, 2], kind="stable").tolist()  # tails first
-        xs, codes_, _, parents, entries = view.T.tolist()
-        # per record, its entry's type number (garbage where there is no entry: not read)
-        types = csr.types[view[:, 4]].tolist() if csr.types.shape[0] else []
-        names, directions = index.topology.type_names, index.hop_directions
-        tails: list[tuple[Hop, ...]] = [()] * count
-        for record in order:
-            x = xs[record]
-            key = x << 2 | codes_[record]
-            tail = chains.get(key)
-            if tail is None:
-                parent = parents[record]
-                if parent < 0:  # a failed CI
-                    tail = (Hop(x),)
-                elif entries[record] >= 0:
-                    number = types[record]
-                    hop = _new_hop(Hop, (x, names[number], directions[number], None))
-                    tail = (hop, *tails[parent])
-                else:
-                    row = rows[record]
-                    name = index.gated_type(row, self.view)
-                    group = groups.names[int(groups.group[row])][1]
-                    direction = None if name is None else self._direction(name)
-                    tail = (Hop(x, name, direction, group), *tails[parent])
-                chains[key] = tail
-            tails[record] = tail
+        # one Hop per record, made in one pass as if each came through its plain entry
+        xs, parents = view[:, 0].tolist(), view[:, 3].tolist()
+        hops: list[Hop] = []
+        if csr.types.shape[0]:  # an entry's type (records with no entry are redone below)
+            types = csr.types[view[:, 4]].tolist()
+            names, directions = index.topology.type_names, index.hop_directions
+            hops = list(
+                map(
+                    _new_hop,
+                    repeat(Hop),
+                    zip(
+                        xs,
+                        map(names.__getitem__, types),
+                        map(directions.__getitem__, types),
+                        repeat(None),
+                    ),
+                )
+            )
+        else:
+            hops = [Hop(x) for x in xs]
+        for record in np.flatnonzero(view[:, 3] < 0).tolist():  # the failed CIs
+            hops[record] = Hop(xs[record])
+        for record, row in rows.items():
+            name = index.gated_type(row, self.view)
+            group = groups.names[int(groups.group[row])][1]
+            direction = None if name is None else self._direction(name)
+            hops[record] = Hop(xs[record], name, direction, group)
+        # each record's explanation: its hop, then its parent's (tails[-1]: nothing)
+        tails: list[tuple[Hop, ...]] = [()] * (count + 1)
+        for record in np.argsort(view[:, 2], kind="stable").tolist():  # tails first
+            tails[record] = (hops[record],) + tails[parents[record]]
+        return list(map(tails.__getitem__, first))
 
     def _direction(self, name: str) -> Direction:
         return self.index.hop_directions[self.index.topology.type_names.index(name)]
