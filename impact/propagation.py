@@ -88,7 +88,7 @@ class Hop(NamedTuple):
 _new_hop: Final = cast(
     "Callable[[type[Hop], tuple[int, str | None, Direction | None, None]], Hop]", tuple.__new__
 )
-_FEW: Final = 8  # CIs up to which a page's states are read as scalars, not arrays
+_FEW: Final = 12  # CIs up to which a page's states are read as scalars, not arrays
 
 
 class BlastRadius:
@@ -380,41 +380,43 @@ class BlastRadius:
         waiting: list[int] = []  # records whose parent the next call walks from
         done = 0
         first: list[int] = []  # each start's record
+        calls = 0
         while nodes.shape[0]:
             left = kernel(
                 reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
                 nodes, codes, steps, records, table,
             )  # fmt: skip
+            calls += 1
             count = int(records[0])
             view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
             if waiting:  # the records decided by a group: their member's record
                 view[waiting, 3] = steps  # (the kernel left each start's record in steps)
             else:
                 first = steps.tolist()
+            if not left:
+                break
+            head = view[done:]
+            stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
+            found = view[stuck, :3].T.copy()  # CIs, codes, steps
+            decided = self._decided(*found, compiled=kernel is not _walk_back)
             starts: list[tuple[int, int, int]] = []
-            waiting = []
-            if left:
-                head = view[done:]
-                stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
-                found = view[stuck, :3].T.copy()  # CIs, codes, steps
-                decided = self._decided(*found, compiled=kernel is not _walk_back)
-                for record, row, t in zip(stuck.tolist(), decided, found[2].tolist(), strict=True):
-                    rows[record] = row
-                    up = int(groups.member[row])
-                    after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
-                    starts.append((up, after, t - 1))
-                    waiting.append(record)
+            for record, row, t in zip(stuck.tolist(), decided, found[2].tolist(), strict=True):
+                rows[record] = row
+                up = int(groups.member[row])
+                after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
+                starts.append((up, after, t - 1))
+            waiting = stuck.tolist()
             done = count
             nodes = np.array([x for x, _, _ in starts], dtype=np.int32)
             codes = np.array([code for _, code, _ in starts], dtype=np.int8)
             steps = np.array([t for _, _, t in starts], dtype=np.int32)
         count = int(records[0])
-        view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
+        flat = records[1 : 1 + _RECORD * count]
         # one Hop per record, made in one pass as if each came through its plain entry
-        xs, parents = view[:, 0].tolist(), view[:, 3].tolist()
+        xs, parents = flat[0::_RECORD].tolist(), flat[3::_RECORD].tolist()
         hops: list[Hop] = []
         if csr.types.shape[0]:  # an entry's type (records with no entry are redone below)
-            types = csr.types[view[:, 4]].tolist()
+            types = csr.types[flat[4::_RECORD]].tolist()
             names, directions = index.topology.type_names, index.hop_directions
             hops = list(
                 map(
@@ -430,16 +432,20 @@ class BlastRadius:
             )
         else:
             hops = [Hop(x) for x in xs]
-        for record in np.flatnonzero(view[:, 3] < 0).tolist():  # the failed CIs
-            hops[record] = Hop(xs[record])
+        for record, parent in enumerate(parents):
+            if parent < 0:  # a failed CI
+                hops[record] = Hop(xs[record])
         for record, row in rows.items():
             name = index.gated_type(row, self.view)
             group = groups.names[int(groups.group[row])][1]
             direction = None if name is None else self._direction(name)
             hops[record] = Hop(xs[record], name, direction, group)
-        # each record's explanation: its hop, then its parent's (tails[-1]: nothing)
+        # each record's explanation: its hop, then its parent's (tails[-1]: nothing), the
+        # parents' first: one call appended them first, more calls continued the walk from
+        # the members of groups, nearer the failed CIs: by step then
+        order = range(count) if calls == 1 else np.argsort(flat[2::_RECORD], kind="stable").tolist()
         tails: list[tuple[Hop, ...]] = [()] * (count + 1)
-        for record in np.argsort(view[:, 2], kind="stable").tolist():  # tails first
+        for record in order:
             tails[record] = (hops[record],) + tails[parents[record]]
         return list(map(tails.__getitem__, first))
 
@@ -916,10 +922,11 @@ def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
     the place of the plain entry ``parent -> CI`` in the view (``ptr``/``cols``, rows
     sorted; -1 when none). ``table`` (a power of two long, zeros at first, kept across the
     calls of one walk) finds the record of a (CI, code) met before: a walk stops there, as
-    the paths of one page share their tails. Each ``steps[i]`` is replaced by its start's
-    record. The parent is the first CI of the reverse row that went down (failed, for a
-    degraded CI) one step before, with a plain entry into the CI: as the simulation gives
-    plain entries the precedence."""
+    the paths of one page share their tails. Each walk's records are appended nearest the
+    failed CI first, so that within one call a parent's record precedes its child's. Each
+    ``steps[i]`` is replaced by its start's record. The parent is the first CI of the
+    reverse row that went down (failed, for a degraded CI) one step before, with a plain
+    entry into the CI: as the simulation gives plain entries the precedence."""
     mask = table.shape[0] - 1
     count = records[0] if records.shape[0] else 0
     left = 0
@@ -927,7 +934,8 @@ def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
         x = nodes[i]
         code = codes[i]
         t = steps[i]
-        previous = -1
+        begin = count  # this walk's records, from the start back
+        tail = -1  # the record met before where it stops, if any
         while True:
             h = ((int(x) * 4 + int(code)) * 2654435761) & mask
             found = table[h] - 1
@@ -935,25 +943,14 @@ def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
                 h = (h + 1) & mask
                 found = table[h] - 1
             if found >= 0:  # met before: its explanation goes on from there
-                if previous >= 0:
-                    records[4 + 5 * previous] = found
-                else:
-                    steps[i] = found
+                tail = found
                 break
-            p = count
+            at = 1 + 5 * count
             count += 1
-            table[h] = p + 1
-            at = 1 + 5 * p
             records[at] = x
             records[at + 1] = code
             records[at + 2] = t
-            records[at + 3] = -1
             records[at + 4] = -1
-            if previous >= 0:
-                records[4 + 5 * previous] = p
-            else:
-                steps[i] = p
-            previous = p
             if t == 0:
                 break
             if code == 1:  # at risk: a group's verdict
@@ -985,6 +982,19 @@ def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
             x = parent
             t -= 1
             code = 3 if times[parent, 0] == want else 2
+        # the walk's records nearest the failed CI first, each the parent of the next
+        for j in range((count - begin) // 2):
+            a = 1 + 5 * (begin + j)
+            b = 1 + 5 * (count - 1 - j)
+            for f in range(5):
+                records[a + f], records[b + f] = records[b + f], records[a + f]
+        for p in range(begin, count):
+            records[4 + 5 * p] = tail if p == begin else p - 1
+            h = ((int(records[1 + 5 * p]) * 4 + int(records[2 + 5 * p])) * 2654435761) & mask
+            while table[h]:
+                h = (h + 1) & mask
+            table[h] = p + 1
+        steps[i] = count - 1 if count > begin else tail
     if records.shape[0]:
         records[0] = count
     return left
