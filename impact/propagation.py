@@ -253,7 +253,7 @@ class BlastRadius:
                 return -2 - (first + int(keep[np.flatnonzero(hit)[0]]))
         raise AssertionError(f"no cause found for CI {node} at step {step + 1}")
 
-    def _decided(self, nodes: I32, codes: I32, steps: I32, *, compiled: bool) -> list[int]:
+    def _decided(self, nodes: I32, codes: I32, steps: I32, *, compiled: bool) -> I32:
         """The membership row that decided each CI ``nodes[i]`` reaching ``codes[i]`` at
         ``steps[i]`` (> 0) where no plain entry explains it: the group that put it at risk,
         else :meth:`_group_cause`'s, all at once through :func:`_group_links` when
@@ -261,12 +261,11 @@ class BlastRadius:
         s, g = self._s, self.index.groups
         steps = steps - 1  # the step of the lost member
         if not compiled:
-            return [
-                -2 - int(s.p_risk[x])
-                if code == _RISK
-                else -2 - self._group_cause(x, t, code == _DOWN)
+            causes = [
+                int(s.p_risk[x]) if code == _RISK else self._group_cause(x, t, code == _DOWN)
                 for x, code, t in zip(nodes.tolist(), codes.tolist(), steps.tolist(), strict=True)
             ]
+            return -2 - np.array(causes, dtype=np.int32)
         rows = np.empty(nodes.shape[0], dtype=np.int32)
         baseline = self.baseline
         _group_kernel()(
@@ -280,7 +279,22 @@ class BlastRadius:
         if (rows < 0).any():
             at = int(np.flatnonzero(rows < 0)[0])
             raise AssertionError(f"no cause found for CI {nodes[at]} at step {steps[at] + 1}")
-        return rows.tolist()
+        return rows
+
+    def _group_hops(self, nodes: list[int], rows: list[int]) -> list[Hop]:
+        """The hops of ``nodes`` whose states the redundancy-group memberships ``rows``
+        decided: through the relationship type :meth:`ImpactIndex.gated_type` gives (the
+        first type of the row that the view lets carry failure), named after the group."""
+        g, index = self.index.groups, self.index
+        names, directions = index.topology.type_names, index.hop_directions
+        at = np.array(rows, dtype=np.int64)
+        masks = (g.types[at] & self.view.type_mask).tolist()
+        hops = []
+        for x, mask, group in zip(nodes, masks, g.group[at].tolist(), strict=True):
+            t = (mask & -mask).bit_length() - 1  # the lowest type number set; -1 for none
+            name, direction = (names[t], directions[t]) if 0 <= t < len(names) else (None, None)
+            hops.append(Hop(x, name, direction, g.names[group][1]))
+        return hops
 
     def path(self, node: int) -> list[Hop]:
         """The explanation of ``node``: hops back to a failed CI, ``distance`` + 1 long.
@@ -399,17 +413,14 @@ class BlastRadius:
             stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
             found = view[stuck, :3].T.copy()  # CIs, codes, steps
             decided = self._decided(*found, compiled=kernel is not _walk_back)
-            starts: list[tuple[int, int, int]] = []
-            for record, row, t in zip(stuck.tolist(), decided, found[2].tolist(), strict=True):
-                rows[record] = row
-                up = int(groups.member[row])
-                after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
-                starts.append((up, after, t - 1))
             waiting = stuck.tolist()
+            rows.update(zip(waiting, decided.tolist(), strict=True))
             done = count
-            nodes = np.array([x for x, _, _ in starts], dtype=np.int32)
-            codes = np.array([code for _, code, _ in starts], dtype=np.int8)
-            steps = np.array([t for _, _, t in starts], dtype=np.int32)
+            # the walk goes on from each lost member, down or failed one step before
+            nodes = groups.member[decided]
+            steps = found[2] - 1
+            went_down = s.t_down[nodes] == steps + np.int32(self._zero)
+            codes = np.where(went_down, np.int8(_DOWN), np.int8(_DEG))
         count = int(records[0])
         flat = records[1 : 1 + _RECORD * count]
         # one Hop per record, made in one pass as if each came through its plain entry
@@ -435,11 +446,10 @@ class BlastRadius:
         for record, parent in enumerate(parents):
             if parent < 0:  # a failed CI
                 hops[record] = Hop(xs[record])
-        for record, row in rows.items():
-            name = index.gated_type(row, self.view)
-            group = groups.names[int(groups.group[row])][1]
-            direction = None if name is None else self._direction(name)
-            hops[record] = Hop(xs[record], name, direction, group)
+        if rows:
+            made = self._group_hops([xs[record] for record in rows], list(rows.values()))
+            for record, hop in zip(rows, made, strict=True):
+                hops[record] = hop
         # each record's explanation: its hop, then its parent's (tails[-1]: nothing), the
         # parents' first: one call appended them first, more calls continued the walk from
         # the members of groups, nearer the failed CIs: by step then
@@ -448,9 +458,6 @@ class BlastRadius:
         for record in order:
             tails[record] = (hops[record],) + tails[parents[record]]
         return list(map(tails.__getitem__, first))
-
-    def _direction(self, name: str) -> Direction:
-        return self.index.hop_directions[self.index.topology.type_names.index(name)]
 
     def rule(self, node: int) -> str | None:
         """The quorum rule that decided ``node``'s state, when a redundancy group did.
