@@ -320,8 +320,12 @@ class BlastRadius:
                 where = [i for i, key in enumerate(keys) if key not in chains]
                 fresh = [keys[i] for i in where]
                 cis, codes, steps = cis[where], codes[where], steps[where]
-            if fresh:
-                chains.update(zip(fresh, self._walk(cis, codes, steps), strict=True))
+            if not fresh:
+                return [list(chains[key]) for key in keys]
+            tails = self._walk(cis, codes, steps)
+            chains.update(zip(fresh, tails, strict=True))
+            if fresh is keys:  # all walked now
+                return list(map(list, tails))
             return [list(chains[key]) for key in keys]
         # a few CIs: their states read as scalars, no array calls unless some walk is needed
         starts = [self._start(int(x)) for x in asked]

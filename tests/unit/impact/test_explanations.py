@@ -139,6 +139,9 @@ def _memoised_paths_equal_the_plain_walk(scenario) -> None:
                 batch = propagate(g.index, **query)
                 assert batch.paths(order) == [plain[n] for n in order]
                 assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
+                part = propagate(g.index, **query)  # half of a page explained before
+                assert part.paths(order[::2]) == [plain[n] for n in order[::2]]
+                assert part.paths(order) == [plain[n] for n in order]
 
 
 @pytest.mark.parametrize(("kind", "small_group"), [("compiled", 32), ("python", 32), ("python", 0)])
