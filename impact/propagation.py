@@ -269,7 +269,8 @@ class BlastRadius:
         rows = np.empty(nodes.shape[0], dtype=np.int32)
         baseline = self.baseline
         _group_kernel()(
-            g.owner, g.indptr, g.member, g.lose_down, g.lose_fail, self.view.row_ok, s.times,
+            g.owner, g.indptr, g.member, g.size, g.down_needed, g.degraded_needed,
+            self.view.row_ok, s.times,
             _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
             baseline is not None, self._zero, nodes, steps, codes == _DOWN, rows,
         )  # fmt: skip
@@ -1015,8 +1016,9 @@ def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
     owner: Any,
     g_indptr: Any,
     member: Any,
-    lose_down: Any,
-    lose_fail: Any,
+    size: Any,
+    down_needed: Any,
+    degraded_needed: Any,
     row_ok: Any,
     times: Any,
     baseline: Any,
@@ -1065,7 +1067,8 @@ def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
                     now_fail += 1
                     if before >= 2 or at_fail < step:
                         was_fail += 1
-            a, b = lose_down[group], lose_fail[group]
+            a = size[group] - down_needed[group] + 1  # lost members that make it down
+            b = size[group] - degraded_needed[group] + 1  # degraded
             now = 3 if now_down >= a else (2 if now_fail >= b else 0)
             was = 3 if was_down >= a else (2 if was_fail >= b else 0)
             group += 1
@@ -1106,7 +1109,7 @@ def _group_kernel() -> Callable[..., None]:
     kernel = numba.njit(cache=True, nogil=True)(_group_links)
     i32, no = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
     kernel(
-        i32, i32, i32, i32, i32, no, np.zeros((0, 2), dtype=np.int32),
+        i32, i32, i32, i32, i32, i32, no, np.zeros((0, 2), dtype=np.int32),
         _NO_BASELINE, False, 0, i32, i32, no, i32,
     )  # fmt: skip
     return kernel

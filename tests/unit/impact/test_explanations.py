@@ -15,10 +15,19 @@ import impact.propagation
 from graph.errors import NotFoundError
 from graph.model import Direction, Propagation
 from impact.index import ImpactFilter
-from impact.propagation import _DEG, _DOWN, _RISK, STATES, BlastRadius, Hop, propagate
+from impact.propagation import (
+    _DEG,
+    _DOWN,
+    _RISK,
+    STATES,
+    BlastRadius,
+    Hop,
+    ImpactState,
+    propagate,
+)
 
 from .conftest import Graph
-from .test_perf_paths import _kernel
+from .test_perf_paths import _chain, _kernel
 from .test_propagation_reference import scenarios
 
 _DIRECTIONS = {Propagation.TO_SOURCE: Direction.OUT, Propagation.TO_TARGET: Direction.IN}
@@ -187,3 +196,21 @@ def test_narrow_and_wide_sort_keys_agree(scenario) -> None:
     radius = propagate(g.index, failures, filter=filter)
     by_hand = sorted(zip(radius.distances.tolist(), radius.affected.tolist(), strict=True))
     assert narrow.tolist() == [node for _, node in by_hand]
+
+
+def test_warm_up_readies_the_explanation_kernels(graph) -> None:
+    """The compiled back-walk and group kernels get, from warm_up, the argument types queries
+    give them: explaining pages (group links included, with or without a baseline, filtered
+    or not) compiles nothing more."""
+    g = _chain(graph)
+    with _kernel("compiled"):
+        impact.propagation.warm_up(g.index)
+        kernels = (impact.propagation._links_kernel(), impact.propagation._group_kernel())
+        before = [len(k.signatures) for k in kernels]
+        baseline = np.zeros(g.index.node_count, dtype=np.int8)  # nothing failed before
+        for query in ({}, {"baseline": baseline}, {"filter": ImpactFilter(depth=4)}):
+            for page in ([g.n("ann")], [g.n("ann"), g.n("svc")] * 5):  # scalars, arrays
+                radius = propagate(g.index, {g.n("host"): ImpactState.DOWN}, **query)
+                path = radius.paths(page)[0]
+                assert [h.group for h in path] == [None, None, "vms", None, None][: len(path)]
+        assert [len(k.signatures) for k in kernels] == before

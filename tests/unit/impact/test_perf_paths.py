@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import impact.propagation
-from impact.index import ImpactFilter
 from impact.propagation import ImpactState, propagate
 
 from . import test_propagation_reference as reference
@@ -116,21 +115,3 @@ def test_warm_up_keeps_working_arrays(graph) -> None:
     with _kernel("compiled"):
         assert impact.propagation.warm_up(g.index) >= 0.0
     assert len(g.index._pool) == 1  # the first query finds them ready
-
-
-def test_warm_up_readies_the_explanation_kernels(graph) -> None:
-    """The compiled back-walk and group kernels get, from warm_up, the argument types queries
-    give them: explaining pages (group links included, with or without a baseline, filtered
-    or not) compiles nothing more."""
-    g = _chain(graph)
-    with _kernel("compiled"):
-        impact.propagation.warm_up(g.index)
-        kernels = (impact.propagation._links_kernel(), impact.propagation._group_kernel())
-        before = [len(k.signatures) for k in kernels]
-        baseline = np.zeros(g.index.node_count, dtype=np.int8)  # nothing failed before
-        for query in ({}, {"baseline": baseline}, {"filter": ImpactFilter(depth=4)}):
-            for page in ([g.n("ann")], [g.n("ann"), g.n("svc")] * 5):  # scalars, arrays
-                radius = propagate(g.index, {g.n("host"): ImpactState.DOWN}, **query)
-                path = radius.paths(page)[0]
-                assert [h.group for h in path] == [None, None, "vms", None, None][: len(path)]
-        assert [len(k.signatures) for k in kernels] == before
