@@ -91,6 +91,40 @@ _new_hop: Final = cast(
 _FEW: Final = 12  # CIs up to which a page's states are read as scalars, not arrays
 
 
+class _Walk:
+    """The records of one walk of :meth:`BlastRadius.paths` (see :func:`_walk_back`), kept
+    so that :meth:`BlastRadius.rule` finds the links it worked out: read into lists when
+    first asked, so that a page nobody asks the rules of pays nothing for them."""
+
+    __slots__ = ("_at", "_records", "_types", "flat", "rows")
+
+    def __init__(self, flat: I32, rows: dict[int, int]) -> None:
+        self.flat = flat  # _RECORD int32 per record
+        self.rows = rows  # record -> the membership row that decided it
+        self._at: dict[int, int] = {}  # CI << 2 | code -> record
+        self._records: list[int] = []  # flat, as ints
+        self._types: list[int] = []  # per record, the type number of its entry
+
+    def link(self, node: int, code: int, types: npt.NDArray[np.int16]) -> tuple[int, int] | None:
+        """:meth:`BlastRadius._link` of ``node`` reaching ``code``, if this walk met it."""
+        if not self._records:
+            flat = self.flat
+            keys = flat[0::_RECORD].astype(np.int64) << 2 | flat[1::_RECORD]
+            self._at = dict(zip(keys.tolist(), range(keys.shape[0]), strict=True))
+            self._records = flat.tolist()
+            self._types = types[flat[4::_RECORD]].tolist() if types.shape[0] else []
+        record = self._at.get(node << 2 | code)
+        if record is None:
+            return None
+        parent = self._records[_RECORD * record + 3]
+        if parent < 0:  # a failed CI
+            return -1, -1
+        row = self.rows.get(record)
+        if row is not None:
+            return -2 - row, -1
+        return self._records[_RECORD * parent], self._types[record]
+
+
 class BlastRadius:
     """The result of :func:`propagate`: what is affected, how badly, how far, and why.
 
@@ -129,6 +163,7 @@ class BlastRadius:
         # each CI asked for (paths(): a page asked again is not walked again)
         self._links: dict[tuple[int, int], tuple[int, int]] = {}
         self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
+        self._walks: list[_Walk] = []  # the records of each walk of paths(), for rule()
 
     @cached_property
     def distances(self) -> I32:
@@ -200,11 +235,18 @@ class BlastRadius:
         explanation is read pay for it): a CI that went down (failed) one step before, with a
         plain entry of this view into ``node``, as the simulation gives plain entries the
         precedence; else a group of ``node`` whose verdict reached ``code`` one step before,
-        and a member it lost then."""
+        and a member it lost then. A link a page's walk already worked out (:meth:`paths`) is
+        read from its records."""
         key = (node, code)
         found = self._links.get(key)
         if found is None:
-            found = self._links[key] = self._find_link(node, code)
+            for walk in self._walks:
+                found = walk.link(node, code, self.view.csr.types)
+                if found is not None:
+                    break
+            else:
+                found = self._find_link(node, code)
+            self._links[key] = found
         return found
 
     def _find_link(self, node: int, code: int) -> tuple[int, int]:
@@ -462,6 +504,7 @@ class BlastRadius:
         tails: list[tuple[Hop, ...]] = [()] * (count + 1)
         for record in order:
             tails[record] = (hops[record],) + tails[parents[record]]
+        self._walks.append(_Walk(flat, rows))
         return list(map(tails.__getitem__, first))
 
     def rule(self, node: int) -> str | None:

@@ -147,6 +147,7 @@ def _memoised_paths_equal_the_plain_walk(scenario) -> None:
             with _few(few):
                 batch = propagate(g.index, **query)
                 assert batch.paths(order) == [plain[n] for n in order]
+                assert [batch.rule(n) for n in order] == [rules[n] for n in order]
                 assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
                 part = propagate(g.index, **query)  # half of a page explained before
                 assert part.paths(order[::2]) == [plain[n] for n in order[::2]]
