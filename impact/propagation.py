@@ -411,7 +411,7 @@ class BlastRadius:
         within = hops.view(np.uint32) <= self._limit
         codes = np.where(within[:, 0], np.int8(_DOWN), within[:, 1].astype(np.int8) << 1)
         steps = np.where(within[:, 0], hops[:, 0], hops[:, 1])
-        if not within[:, 1].all() and not codes.all():
+        if not codes.all():  # at risk, or not affected
             at = np.flatnonzero(codes == 0)
             risk = s.t_risk[asked[at]] - zero
             out = np.flatnonzero(risk.view(np.uint32) > self._limit)
