@@ -35,10 +35,10 @@ import functools
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Final
+from itertools import repeat
+from typing import Any, Final, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -69,17 +69,60 @@ _DOWN, _DEG, _RISK = 3, 2, 1
 _I32_MAX: Final = 2**31 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Hop:
+class Hop(NamedTuple):
     """One link of an explanation: ``node`` is affected because of the next hop's node, through
     a relationship of type ``relationship`` (stored ``node -> next`` when ``direction`` is
     ``out``, ``next -> node`` when ``in``), decided by redundancy group ``group`` if set.
-    The last hop is the failed CI itself and has no relationship."""
+    The last hop is the failed CI itself and has no relationship.
+
+    A named tuple: immutable, and about half a frozen dataclass's cost to make (a page of
+    explanations makes hundreds)."""
 
     node: int
     relationship: str | None = None
     direction: Direction | None = None
     group: str | None = None
+
+
+# Hop(...) without the Python frame of its generated __new__ (all four fields given)
+_new_hop: Final = cast(
+    "Callable[[type[Hop], tuple[int, str | None, Direction | None, None]], Hop]", tuple.__new__
+)
+_FEW: Final = 12  # CIs up to which a page's states are read as scalars, not arrays
+
+
+class _Walk:
+    """The records of one walk of :meth:`BlastRadius.paths` (see :func:`_walk_back`), kept
+    so that :meth:`BlastRadius.rule` finds the links it worked out: read into lists when
+    first asked, so that a page nobody asks the rules of pays nothing for them."""
+
+    __slots__ = ("_at", "_records", "_types", "flat", "rows")
+
+    def __init__(self, flat: I32, rows: dict[int, int]) -> None:
+        self.flat = flat  # _RECORD int32 per record
+        self.rows = rows  # record -> the membership row that decided it
+        self._at: dict[int, int] = {}  # CI << 2 | code -> record
+        self._records: list[int] = []  # flat, as ints
+        self._types: list[int] = []  # per record, the type number of its entry
+
+    def link(self, node: int, code: int, types: npt.NDArray[np.int16]) -> tuple[int, int] | None:
+        """:meth:`BlastRadius._link` of ``node`` reaching ``code``, if this walk met it."""
+        if not self._records:
+            flat = self.flat
+            keys = flat[0::_RECORD].astype(np.int64) << 2 | flat[1::_RECORD]
+            self._at = dict(zip(keys.tolist(), range(keys.shape[0]), strict=True))
+            self._records = flat.tolist()
+            self._types = types[flat[4::_RECORD]].tolist() if types.shape[0] else []
+        record = self._at.get(node << 2 | code)
+        if record is None:
+            return None
+        parent = self._records[_RECORD * record + 3]
+        if parent < 0:  # a failed CI
+            return -1, -1
+        row = self.rows.get(record)
+        if row is not None:
+            return -2 - row, -1
+        return self._records[_RECORD * parent], self._types[record]
 
 
 class BlastRadius:
@@ -116,10 +159,11 @@ class BlastRadius:
         # copies: the scratch goes back to the index's pool with this object
         self.affected: I32 = scratch.failed_queue[:count].copy()
         self.states: I8 = scratch.out_state[:count].copy()  # 1 at risk, 2 degraded, 3 down
-        # per (CI, state code) explained so far: its link, and its explanation from there on
-        # (the paths of one page share their tails: each link is worked out once)
+        # per (CI, state code): its link (rule(), worked out once), and the explanation of
+        # each CI asked for (paths(): a page asked again is not walked again)
         self._links: dict[tuple[int, int], tuple[int, int]] = {}
-        self._chains: dict[tuple[int, int], tuple[Hop, ...]] = {}
+        self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
+        self._walks: list[_Walk] = []  # the records of each walk of paths(), for rule()
 
     @cached_property
     def distances(self) -> I32:
@@ -198,11 +242,18 @@ class BlastRadius:
         explanation is read pay for it): a CI that went down (failed) one step before, with a
         plain entry of this view into ``node``, as the simulation gives plain entries the
         precedence; else a group of ``node`` whose verdict reached ``code`` one step before,
-        and a member it lost then."""
+        and a member it lost then. A link a page's walk already worked out (:meth:`paths`) is
+        read from its records."""
         key = (node, code)
         found = self._links.get(key)
         if found is None:
-            found = self._links[key] = self._find_link(node, code)
+            for walk in self._walks:
+                found = walk.link(node, code, self.view.csr.types)
+                if found is not None:
+                    break
+            else:
+                found = self._find_link(node, code)
+            self._links[key] = found
         return found
 
     def _find_link(self, node: int, code: int) -> tuple[int, int]:
@@ -251,6 +302,50 @@ class BlastRadius:
                 return -2 - (first + int(keep[np.flatnonzero(hit)[0]]))
         raise AssertionError(f"no cause found for CI {node} at step {step + 1}")
 
+    def _decided(self, nodes: I32, codes: I32, steps: I32, *, compiled: bool) -> I32:
+        """The membership row that decided each CI ``nodes[i]`` reaching ``codes[i]`` at
+        ``steps[i]`` (> 0) where no plain entry explains it: the group that put it at risk,
+        else :meth:`_group_cause`'s, all at once through :func:`_group_links` when
+        ``compiled``."""
+        s, g = self._s, self.index.groups
+        steps = steps - 1  # the step of the lost member
+        if not compiled:
+            causes = [
+                int(s.p_risk[x]) if code == _RISK else self._group_cause(x, t, code == _DOWN)
+                for x, code, t in zip(nodes.tolist(), codes.tolist(), steps.tolist(), strict=True)
+            ]
+            return -2 - np.array(causes, dtype=np.int32)
+        rows = np.empty(nodes.shape[0], dtype=np.int32)
+        baseline = self.baseline
+        _group_kernel()(
+            g.owner, g.indptr, g.member, g.size, g.down_needed, g.degraded_needed,
+            self.view.row_ok, s.times,
+            _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
+            baseline is not None, self._zero, nodes, steps, codes == _DOWN, rows,
+        )  # fmt: skip
+        risk = codes == _RISK
+        if risk.any():
+            rows[risk] = -2 - s.p_risk[nodes[risk]]
+        if (rows < 0).any():
+            at = int(np.flatnonzero(rows < 0)[0])
+            raise AssertionError(f"no cause found for CI {nodes[at]} at step {steps[at] + 1}")
+        return rows
+
+    def _group_hops(self, nodes: list[int], rows: list[int]) -> list[Hop]:
+        """The hops of ``nodes`` whose states the redundancy-group memberships ``rows``
+        decided: through the relationship type :meth:`ImpactIndex.gated_type` gives (the
+        first type of the row that the view lets carry failure), named after the group."""
+        g, index = self.index.groups, self.index
+        names, directions = index.topology.type_names, index.hop_directions
+        at = np.array(rows, dtype=np.int64)
+        masks = (g.types[at] & self.view.type_mask).tolist()
+        hops = []
+        for x, mask, group in zip(nodes, masks, g.group[at].tolist(), strict=True):
+            t = (mask & -mask).bit_length() - 1  # the lowest type number set; -1 for none
+            name, direction = (names[t], directions[t]) if 0 <= t < len(names) else (None, None)
+            hops.append(Hop(x, name, direction, g.names[group][1]))
+        return hops
+
     def path(self, node: int) -> list[Hop]:
         """The explanation of ``node``: hops back to a failed CI, ``distance`` + 1 long.
 
@@ -259,114 +354,165 @@ class BlastRadius:
         return self.paths([node])[0]
 
     def paths(self, nodes: Iterable[int]) -> list[list[Hop]]:
-        """:meth:`path` of each of ``nodes`` (a page): the links they need are found for all
-        of them at once, one pass of :func:`_plain_links` per step back (compiled when the
-        propagation kernel is), then each path is assembled from the memo.
+        """:meth:`path` of each of ``nodes`` (a page): one call of :func:`_walk_back` walks
+        back from all of them at once (compiled when the propagation kernel is), a few more
+        only past the links redundancy groups decided; then each explanation is assembled
+        once per (CI, state) and shared by the paths through it.
 
         Raises NotFoundError when one of ``nodes`` is not affected.
         """
-        s = self._s
-        asked = np.fromiter(nodes, dtype=np.int32)
-        codes = self.codes(asked)
-        if not codes.all():
-            node = int(asked[np.flatnonzero(codes == 0)[0]])
-            raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
-        fail_or_risk = np.where(codes == _DEG, s.t_fail[asked], s.t_risk[asked])
-        steps = np.where(codes == _DOWN, s.t_down[asked], fail_or_risk) - np.int64(self._zero)
-        starts = list(zip(asked.tolist(), codes.tolist(), steps.tolist(), strict=True))
-        if len(starts) > 1:
-            self._find_links(starts)
-        return [list(self._chain(*start)) for start in starts]
-
-    def _find_links(self, starts: list[tuple[int, int, int]]) -> None:
-        """Work out the links of ``starts`` (CI, code, step) and of everything on their way
-        back to the failed CIs, into the memo: the plain entries of a whole step at once
-        (:func:`_plain_links`), the rest (groups, at risk) one by one."""
-        s, links, groups = self._s, self._links, self.index.groups
-        reverse, csr = self.index.reverse, self.view.csr
-        kernel = _links_for(self.index)
-        seen: set[tuple[int, int]] = set()
-        frontier = starts
-        while frontier:
-            todo = []
-            for x, code, t in frontier:
-                key = (x, code)
-                if t > 0 and key not in links and key not in seen:
-                    seen.add(key)
+        asked = nodes if isinstance(nodes, list) else list(nodes)
+        chains = self._chains
+        if len(asked) > _FEW:
+            cis, codes, steps = self._starts(np.asarray(asked, dtype=np.int32))
+            keys = fresh = (cis.astype(np.int64) << 2 | codes).tolist()
+            if chains:  # some explained before
+                where = [i for i, key in enumerate(keys) if key not in chains]
+                fresh = [keys[i] for i in where]
+                cis, codes, steps = cis[where], codes[where], steps[where]
+            if not fresh:
+                return [list(chains[key]) for key in keys]
+            tails = self._walk(cis, codes, steps)
+            chains.update(zip(fresh, tails, strict=True))
+            if fresh is keys:  # all walked now
+                return list(map(list, tails))
+            return [list(chains[key]) for key in keys]
+        # a few CIs: their states read as scalars, no array calls unless some walk is needed
+        starts = [self._start(int(x)) for x in asked]
+        todo = []
+        for x, code, t in starts:
+            key = x << 2 | code
+            if key not in chains:
+                if t:
                     todo.append((x, code, t))
-            if not todo:
-                return
-            plain = [(x, code, t) for x, code, t in todo if code != _RISK]
-            nodes = np.array([x for x, _, _ in plain], dtype=np.int32)
-            column = np.array([code != _DOWN for _, code, _ in plain], dtype=np.int8)
-            want = np.array([self._zero + t - 1 for _, _, t in plain], dtype=np.int32)
-            parent = np.empty(nodes.shape[0], dtype=np.int32)
-            entry = np.empty(nodes.shape[0], dtype=np.int32)
-            kernel(
+                else:  # a failed CI: its own explanation
+                    chains[key] = (Hop(x),)
+        if todo:
+            nodes_, codes_, steps_ = zip(*todo, strict=True)
+            tails = self._walk(
+                np.array(nodes_, dtype=np.int32),
+                np.array(codes_, dtype=np.int8),
+                np.array(steps_, dtype=np.int32),
+            )
+            chains.update(zip([x << 2 | code for x, code, _ in todo], tails, strict=True))
+        return [list(chains[x << 2 | code]) for x, code, _ in starts]
+
+    def _start(self, node: int) -> tuple[int, int, int]:
+        """``node``, its state code and distance, read as scalars. Raises NotFoundError
+        when ``node`` is not affected."""
+        s, zero, limit = self._s, self._zero, self._limit
+        down, fail = s.times[node].tolist()
+        if 0 <= down - zero <= limit:
+            return node, _DOWN, down - zero
+        if 0 <= fail - zero <= limit:
+            return node, _DEG, fail - zero
+        risk = int(s.risk[node, 0]) - zero
+        if 0 <= risk <= limit:
+            return node, _RISK, risk
+        raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
+
+    def _starts(self, asked: I32) -> tuple[I32, I8, I32]:
+        """:meth:`_start` of many CIs, as arrays: ``asked``, their codes and distances."""
+        s, zero = self._s, np.int32(self._zero)
+        hops = s.times[asked] - zero  # went down, failed
+        within = hops.view(np.uint32) <= self._limit
+        codes = np.where(within[:, 0], np.int8(_DOWN), within[:, 1].astype(np.int8) << 1)
+        steps = np.where(within[:, 0], hops[:, 0], hops[:, 1])
+        if not codes.all():  # at risk, or not affected
+            at = np.flatnonzero(codes == 0)
+            risk = s.t_risk[asked[at]] - zero
+            out = np.flatnonzero(risk.view(np.uint32) > self._limit)
+            if out.shape[0]:
+                node = int(asked[at[out[0]]])
+                raise NotFoundError(f"{self.index.topology.ids[node]!r} is not affected")
+            codes[at] = _RISK
+            steps[at] = risk
+        return asked, codes, steps
+
+    def _walk(self, nodes: I32, codes: I8, steps: I32) -> list[tuple[Hop, ...]]:
+        """The explanations of ``nodes[i]`` reaching state ``codes[i]`` at ``steps[i]``.
+
+        :func:`_walk_back` follows plain entries back from all of them at once, one record
+        per (CI, code) on the way; a record it leaves without a parent past step 0 was
+        decided by a redundancy group (or is at risk): its membership is worked out here and
+        the walk goes on from that member, in one more call for all such records. The
+        explanations are then assembled nearest the failed CIs first, sharing their tails."""
+        s, index, groups = self._s, self.index, self.index.groups
+        reverse, csr = index.reverse, self.view.csr
+        kernel = _links_for(index)
+        room = int(steps.sum()) + steps.shape[0]  # records: at most the hops asked
+        records = np.empty(1 + _RECORD * room, dtype=np.int32)
+        records[0] = 0
+        table = np.zeros(1 << (4 * room).bit_length(), dtype=np.int32)
+        rows: dict[int, int] = {}  # record -> the membership row that decided it
+        waiting: list[int] = []  # records whose parent the next call walks from
+        done = 0
+        first: list[int] = []  # each start's record
+        calls = 0
+        while nodes.shape[0]:
+            left = kernel(
                 reverse.indptr, reverse.indices, csr.indptr, csr.indices, s.times,
-                nodes, column, want, parent, entry,
+                nodes, codes, steps, records, table,
             )  # fmt: skip
-            found = dict(
-                zip(
-                    [(x, code) for x, code, _ in plain],
-                    zip(parent.tolist(), entry.tolist(), strict=True),
-                    strict=True,
+            calls += 1
+            count = int(records[0])
+            view = records[1 : 1 + _RECORD * count].reshape(count, _RECORD)
+            if waiting:  # the records decided by a group: their member's record
+                view[waiting, 3] = steps  # (the kernel left each start's record in steps)
+            else:
+                first = steps.tolist()
+            if not left:
+                break
+            head = view[done:]
+            stuck = np.flatnonzero((head[:, 3] < 0) & (head[:, 2] > 0)) + done
+            found = view[stuck, :3].T.copy()  # CIs, codes, steps
+            decided = self._decided(*found, compiled=kernel is not _walk_back)
+            waiting = stuck.tolist()
+            rows.update(zip(waiting, decided.tolist(), strict=True))
+            done = count
+            # the walk goes on from each lost member, down or failed one step before
+            nodes = groups.member[decided]
+            steps = found[2] - 1
+            went_down = s.t_down[nodes] == steps + np.int32(self._zero)
+            codes = np.where(went_down, np.int8(_DOWN), np.int8(_DEG))
+        count = int(records[0])
+        flat = records[1 : 1 + _RECORD * count]
+        # one Hop per record, made in one pass as if each came through its plain entry
+        xs, parents = flat[0::_RECORD].tolist(), flat[3::_RECORD].tolist()
+        hops: list[Hop] = []
+        if csr.types.shape[0]:  # an entry's type (records with no entry are redone below)
+            types = csr.types[flat[4::_RECORD]].tolist()
+            names, directions = index.topology.type_names, index.hop_directions
+            hops = list(
+                map(
+                    _new_hop,
+                    repeat(Hop),
+                    zip(
+                        xs,
+                        map(names.__getitem__, types),
+                        map(directions.__getitem__, types),
+                        repeat(None),
+                    ),
                 )
             )
-            frontier = []
-            for x, code, t in todo:
-                u, at = found.get((x, code), (-1, -1))
-                if u >= 0:
-                    link = (u, int(csr.types[at]))
-                elif code == _RISK:
-                    link = (int(s.p_risk[x]), -1)
-                else:
-                    link = (self._group_cause(x, t - 1, code == _DOWN), -1)
-                links[(x, code)] = link
-                cause = link[0]
-                up = int(groups.member[-2 - cause]) if cause <= -2 else cause
-                after = _DOWN if self._time(s.t_down, up) == t - 1 else _DEG
-                frontier.append((up, after, t - 1))
-
-    def _chain(self, node: int, code: int, t: int) -> tuple[Hop, ...]:
-        """The explanation of ``node`` reaching state ``code`` at step ``t`` (``(node, code)``
-        fixes ``t``: the memo's key), built up to the first link already explained."""
-        s, groups, chains = self._s, self.index.groups, self._chains
-        index, view = self.index, self.view
-        walked: list[tuple[tuple[int, int], Hop]] = []
-        x = node
-        while True:
-            key = (x, code)
-            tail = chains.get(key)
-            if tail is not None:
-                break
-            if t <= 0:
-                tail = chains[key] = (Hop(x),)
-                break
-            cause, type_number = self._links.get(key) or self._link(x, code)
-            if cause <= -2:
-                row = -2 - cause
-                parent = int(groups.member[row])
-                name = index.gated_type(row, view)
-                group: str | None = groups.names[int(groups.group[row])][1]
-                direction = None if name is None else self._direction(name)
-            else:
-                parent, group = cause, None
-                if type_number >= 0:
-                    name = index.topology.type_names[type_number]
-                    direction = index.hop_directions[type_number]
-                else:  # a link not found through a plain entry (none today): look it up
-                    name = index.edge_type(parent, x, view)
-                    direction = None if name is None else self._direction(name)
-            walked.append((key, Hop(x, name, direction, group)))
-            x, t = parent, t - 1
-            code = _DOWN if self._time(s.t_down, x) == t else _DEG
-        for key, hop in reversed(walked):
-            tail = chains[key] = (hop, *tail)
-        return tail
-
-    def _direction(self, name: str) -> Direction:
-        return self.index.hop_directions[self.index.topology.type_names.index(name)]
+        else:
+            hops = [Hop(x) for x in xs]
+        for record, parent in enumerate(parents):
+            if parent < 0:  # a failed CI
+                hops[record] = Hop(xs[record])
+        if rows:
+            made = self._group_hops([xs[record] for record in rows], list(rows.values()))
+            for record, hop in zip(rows, made, strict=True):
+                hops[record] = hop
+        # each record's explanation: its hop, then its parent's (tails[-1]: nothing), the
+        # parents' first: one call appended them first, more calls continued the walk from
+        # the members of groups, nearer the failed CIs: by step then
+        order = range(count) if calls == 1 else np.argsort(flat[2::_RECORD], kind="stable").tolist()
+        tails: list[tuple[Hop, ...]] = [()] * (count + 1)
+        for record in order:
+            tails[record] = (hops[record],) + tails[parents[record]]
+        self._walks.append(_Walk(flat, rows))
+        return list(map(tails.__getitem__, first))
 
     def rule(self, node: int) -> str | None:
         """The quorum rule that decided ``node``'s state, when a redundancy group did.
@@ -826,56 +972,211 @@ def _kernel() -> Callable[..., int]:
     return numba.njit(cache=True, nogil=True)(_simulate)
 
 
-def _plain_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
+_RECORD: Final = 5  # int32 per record of _walk_back: CI, code, step, parent record, entry
+
+
+def _walk_back(  # noqa: PLR0917  (compiled by numba: positional arguments)
     rev_ptr: Any,
     rev_idx: Any,
     ptr: Any,
     cols: Any,
     times: Any,
     nodes: Any,
-    column: Any,
-    want: Any,
-    parent: Any,
-    entry: Any,
-) -> None:
-    """For each ``nodes[i]``: the first CI ``u`` of its reverse row whose time in
-    ``times[:, column[i]]`` is ``want[i]`` and with a plain entry ``u -> nodes[i]`` in the
-    view (``ptr``/``cols``, rows sorted); ``parent[i]`` gets it and ``entry[i]`` the entry's
-    place, both -1 when there is none (the link is a group's, worked out in Python)."""
+    codes: Any,
+    steps: Any,
+    records: Any,
+    table: Any,
+) -> int:
+    """Walk back from each start (``nodes[i]`` reached state ``codes[i]`` at step
+    ``steps[i]``) to a failed CI along plain entries; returns how many records it left
+    without a parent past step 0 (a redundancy group's or an at-risk link: worked out in
+    Python, which then calls again from the member that was lost).
+
+    One record per (CI, code) met, appended to ``records``: ``records[0]`` counts them (in
+    and out), record ``p`` is ``records[1 + 5p : 6 + 5p]``: CI, code, step, the record of its
+    parent (-1: none found: a failed CI at step 0, else the link is not a plain entry) and
+    the place of the plain entry ``parent -> CI`` in the view (``ptr``/``cols``, rows
+    sorted; -1 when none). ``table`` (a power of two long, zeros at first, kept across the
+    calls of one walk) finds the record of a (CI, code) met before: a walk stops there, as
+    the paths of one page share their tails. Each walk's records are appended nearest the
+    failed CI first, so that within one call a parent's record precedes its child's. Each
+    ``steps[i]`` is replaced by its start's record. The parent is the first CI of the
+    reverse row that went down (failed, for a degraded CI) one step before, with a plain
+    entry into the CI: as the simulation gives plain entries the precedence."""
+    mask = table.shape[0] - 1
+    count = records[0] if records.shape[0] else 0
+    left = 0
     for i in range(nodes.shape[0]):
         x = nodes[i]
-        parent[i] = -1
-        entry[i] = -1
-        for k in range(rev_ptr[x], rev_ptr[x + 1]):
-            u = rev_idx[k]
-            if times[u, column[i]] != want[i]:
-                continue
-            lo = ptr[u]
-            hi = ptr[u + 1]
-            end = hi
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if cols[mid] < x:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < end and cols[lo] == x:
-                parent[i] = u
-                entry[i] = lo
+        code = codes[i]
+        t = steps[i]
+        begin = count  # this walk's records, from the start back
+        tail = -1  # the record met before where it stops, if any
+        while True:
+            h = ((int(x) * 4 + int(code)) * 2654435761) & mask
+            found = table[h] - 1
+            while found >= 0 and (records[1 + 5 * found] != x or records[2 + 5 * found] != code):
+                h = (h + 1) & mask
+                found = table[h] - 1
+            if found >= 0:  # met before: its explanation goes on from there
+                tail = found
+                break
+            at = 1 + 5 * count
+            count += 1
+            records[at] = x
+            records[at + 1] = code
+            records[at + 2] = t
+            records[at + 4] = -1
+            if t == 0:
+                break
+            if code == 1:  # at risk: a group's verdict
+                left += 1
+                break
+            column = 0 if code == 3 else 1
+            want = times[x, column] - 1
+            parent = -1
+            for k in range(rev_ptr[x], rev_ptr[x + 1]):
+                u = rev_idx[k]
+                if times[u, column] != want:
+                    continue
+                lo = ptr[u]
+                hi = ptr[u + 1]
+                end = hi
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if cols[mid] < x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < end and cols[lo] == x:
+                    parent = u
+                    records[at + 4] = lo
+                    break
+            if parent < 0:  # decided by a redundancy group
+                left += 1
+                break
+            x = parent
+            t -= 1
+            code = 3 if times[parent, 0] == want else 2
+        # the walk's records nearest the failed CI first, each the parent of the next
+        for j in range((count - begin) // 2):
+            a = 1 + 5 * (begin + j)
+            b = 1 + 5 * (count - 1 - j)
+            for f in range(5):
+                records[a + f], records[b + f] = records[b + f], records[a + f]
+        for p in range(begin, count):
+            records[4 + 5 * p] = tail if p == begin else p - 1
+            h = ((int(records[1 + 5 * p]) * 4 + int(records[2 + 5 * p])) * 2654435761) & mask
+            while table[h]:
+                h = (h + 1) & mask
+            table[h] = p + 1
+        steps[i] = count - 1 if count > begin else tail
+    if records.shape[0]:
+        records[0] = count
+    return left
+
+
+def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
+    owner: Any,
+    g_indptr: Any,
+    member: Any,
+    size: Any,
+    down_needed: Any,
+    degraded_needed: Any,
+    row_ok: Any,
+    times: Any,
+    baseline: Any,
+    has_base: bool,
+    zero: int,
+    nodes: Any,
+    steps: Any,
+    down: Any,
+    rows: Any,
+) -> None:
+    """:meth:`BlastRadius._group_cause` of many CIs at once: ``rows[i]`` gets the membership
+    by which a group of ``nodes[i]`` (``owner``, sorted) decided it down (``down[i]``) or
+    failed at step ``steps[i] + 1``: the first member lost at ``steps[i]`` of the first group
+    whose verdict reached that state then and not before; -1 when none did. Members that are
+    not in the topology or whose row does not pass the filter (``row_ok``) count as up."""
+    for i in range(nodes.shape[0]):
+        node = nodes[i]
+        step = steps[i]
+        downed = down[i]
+        rows[i] = -1
+        lo = 0
+        hi = owner.shape[0]
+        while lo < hi:  # the node's first group
+            mid = (lo + hi) >> 1
+            if owner[mid] < node:
+                lo = mid + 1
+            else:
+                hi = mid
+        group = lo
+        while group < owner.shape[0] and owner[group] == node:
+            first = g_indptr[group]
+            last = g_indptr[group + 1]
+            now_down = now_fail = was_down = was_fail = 0
+            for r in range(first, last):
+                m = member[r]
+                if m < 0 or not row_ok[r]:
+                    continue
+                at_down = times[m, 0] - zero
+                at_fail = times[m, 1] - zero
+                before = baseline[m] if has_base else 0
+                if before >= 3 or 0 <= at_down <= step:
+                    now_down += 1
+                    if before >= 3 or at_down < step:
+                        was_down += 1
+                if before >= 2 or 0 <= at_fail <= step:
+                    now_fail += 1
+                    if before >= 2 or at_fail < step:
+                        was_fail += 1
+            a = size[group] - down_needed[group] + 1  # lost members that make it down
+            b = size[group] - degraded_needed[group] + 1  # degraded
+            now = 3 if now_down >= a else (2 if now_fail >= b else 0)
+            was = 3 if was_down >= a else (2 if was_fail >= b else 0)
+            group += 1
+            if (now == 3 and was < 3) if downed else (now >= 2 and was == 0):
+                for r in range(first, last):
+                    m = member[r]
+                    if m < 0 or not row_ok[r]:
+                        continue
+                    if times[m, 0] - zero == step or (not downed and times[m, 1] - zero == step):
+                        rows[i] = r
+                        break
                 break
 
 
-def _links_for(index: ImpactIndex) -> Callable[..., None]:
-    """:func:`_plain_links` compiled whenever the propagation kernel is (see
+def _links_for(index: ImpactIndex) -> Callable[..., int]:
+    """:func:`_walk_back` compiled whenever the propagation kernel is (see
     :data:`COMPILE_FROM`), else its plain-Python source."""
-    return _links_kernel() if _kernel_for(index) is not _simulate else _plain_links
+    return _links_kernel() if _kernel_for(index) is not _simulate else _walk_back
 
 
 @functools.cache
-def _links_kernel() -> Callable[..., None]:
+def _links_kernel() -> Callable[..., int]:
+    """:func:`_walk_back` compiled; :func:`_group_kernel` is loaded with it, so that
+    :func:`warm_up` readies both."""
     import numba
 
-    return numba.njit(cache=True, nogil=True)(_plain_links)
+    _group_kernel()
+    return numba.njit(cache=True, nogil=True)(_walk_back)
+
+
+@functools.cache
+def _group_kernel() -> Callable[..., None]:
+    """:func:`_group_links` compiled, and run once on nothing with the argument types of a
+    query (the dtypes of :class:`impact.index.Groups`, ``View.row_ok``, ``Scratch.times``),
+    so that its machine code is loaded before the first explanation needs it."""
+    import numba
+
+    kernel = numba.njit(cache=True, nogil=True)(_group_links)
+    i32, no = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
+    kernel(
+        i32, i32, i32, i32, i32, i32, no, np.zeros((0, 2), dtype=np.int32),
+        _NO_BASELINE, False, 0, i32, i32, no, i32,
+    )  # fmt: skip
+    return kernel
 
 
 def warm_up(index: ImpactIndex) -> float:

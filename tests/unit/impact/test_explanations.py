@@ -4,6 +4,9 @@ plain, unshared walk and the wide key give, whatever order the paths are asked i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,10 +15,19 @@ import impact.propagation
 from graph.errors import NotFoundError
 from graph.model import Direction, Propagation
 from impact.index import ImpactFilter
-from impact.propagation import _DEG, _DOWN, _RISK, STATES, BlastRadius, Hop, propagate
+from impact.propagation import (
+    _DEG,
+    _DOWN,
+    _RISK,
+    STATES,
+    BlastRadius,
+    Hop,
+    ImpactState,
+    propagate,
+)
 
 from .conftest import Graph
-from .test_perf_paths import _kernel
+from .test_perf_paths import _chain, _kernel
 from .test_propagation_reference import scenarios
 
 _DIRECTIONS = {Propagation.TO_SOURCE: Direction.OUT, Propagation.TO_TARGET: Direction.IN}
@@ -98,6 +110,17 @@ def _plain_path(radius: BlastRadius, node: int) -> list[Hop]:
     return hops
 
 
+@contextmanager
+def _few(few: int) -> Iterator[None]:
+    """Pages of up to ``few`` CIs have their states read as scalars, longer ones as arrays."""
+    saved = impact.propagation._FEW
+    impact.propagation._FEW = few
+    try:
+        yield
+    finally:
+        impact.propagation._FEW = saved
+
+
 def _memoised_paths_equal_the_plain_walk(scenario) -> None:
     names, edges, classes, redundancy, failed, depth, only_classes, only_types, base = scenario
     g = Graph(edges, nodes=names, classes=classes, redundancy=redundancy)
@@ -120,9 +143,15 @@ def _memoised_paths_equal_the_plain_walk(scenario) -> None:
             assert radius.path(node) == plain[node]
             assert radius.path(node) == plain[node]  # asked again: from the memo
             assert radius.rule(node) == rules[node]
-        batch = propagate(g.index, **query)  # a page at once: links found step by step
-        assert batch.paths(order) == [plain[n] for n in order]
-        assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
+        for few in (0, len(order)):  # a page at once, its states read as arrays or scalars
+            with _few(few):
+                batch = propagate(g.index, **query)
+                assert batch.paths(order) == [plain[n] for n in order]
+                assert [batch.rule(n) for n in order] == [rules[n] for n in order]
+                assert batch.paths(order[:1] * 2) == [plain[n] for n in order[:1] * 2]
+                part = propagate(g.index, **query)  # half of a page explained before
+                assert part.paths(order[::2]) == [plain[n] for n in order[::2]]
+                assert part.paths(order) == [plain[n] for n in order]
 
 
 @pytest.mark.parametrize(("kind", "small_group"), [("compiled", 32), ("python", 32), ("python", 0)])
@@ -139,12 +168,14 @@ def test_memoised_paths_equal_the_plain_walk_in_any_order(
         check()
 
 
-def test_paths_of_unaffected_cis_are_refused() -> None:
+@pytest.mark.parametrize("few", [0, 8])
+def test_paths_of_unaffected_cis_are_refused(few: int) -> None:
     g = Graph([("app", "RUNS_ON", "vm"), ("other", "RUNS_ON", "vm2")])
     radius = propagate(g.index, {g.n("vm"): STATES[3]})
-    assert [h.node for h in radius.paths([g.n("app")])[0]] == [g.n("app"), g.n("vm")]
-    with pytest.raises(NotFoundError):
-        radius.paths([g.n("app"), g.n("other")])
+    with _few(few):  # states read as arrays, as scalars
+        assert [h.node for h in radius.paths([g.n("app")])[0]] == [g.n("app"), g.n("vm")]
+        with pytest.raises(NotFoundError):
+            radius.paths([g.n("app"), g.n("other")])
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,3 +197,21 @@ def test_narrow_and_wide_sort_keys_agree(scenario) -> None:
     radius = propagate(g.index, failures, filter=filter)
     by_hand = sorted(zip(radius.distances.tolist(), radius.affected.tolist(), strict=True))
     assert narrow.tolist() == [node for _, node in by_hand]
+
+
+def test_warm_up_readies_the_explanation_kernels(graph) -> None:
+    """The compiled back-walk and group kernels get, from warm_up, the argument types queries
+    give them: explaining pages (group links included, with or without a baseline, filtered
+    or not) compiles nothing more."""
+    g = _chain(graph)
+    with _kernel("compiled"):
+        impact.propagation.warm_up(g.index)
+        kernels = (impact.propagation._links_kernel(), impact.propagation._group_kernel())
+        before = [len(k.signatures) for k in kernels]
+        baseline = np.zeros(g.index.node_count, dtype=np.int8)  # nothing failed before
+        for query in ({}, {"baseline": baseline}, {"filter": ImpactFilter(depth=4)}):
+            for page in ([g.n("ann")], [g.n("ann"), g.n("svc")] * 5):  # scalars, arrays
+                radius = propagate(g.index, {g.n("host"): ImpactState.DOWN}, **query)
+                path = radius.paths(page)[0]
+                assert [h.group for h in path] == [None, None, "vms", None, None][: len(path)]
+        assert [len(k.signatures) for k in kernels] == before
