@@ -328,7 +328,7 @@ class Scratch:
     ``zero + hops`` with a ``zero`` past every time of the queries before (:meth:`begin`), so
     nothing needs resetting between queries: an older value means "not this time". The same
     states as one byte per CI (``state``: 1 failed, 3 down), which the propagation kernel
-    reads instead of the times (a quarter of the bytes: its random reads stay in the CPU's
+    reads instead of the times (an eighth of the bytes: its random reads stay in the CPU's
     cache) and clears for the CIs it reached before it returns. The queues hold the CIs in
     the order they failed (then those at risk) and those that went down after failing, with
     the state and distance of each failed CI alongside. Per redundancy group (``groups``,
