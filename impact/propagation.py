@@ -318,8 +318,7 @@ class BlastRadius:
         rows = np.empty(nodes.shape[0], dtype=np.int32)
         baseline = self.baseline
         _group_kernel()(
-            g.owner, g.indptr, g.member, g.size, g.down_needed, g.degraded_needed,
-            self.view.row_ok, s.times,
+            g.owner, g.indptr, g.member, g.rules, self.view.row_ok, s.times,
             _NO_BASELINE if baseline is None else np.ascontiguousarray(baseline, dtype=np.int8),
             baseline is not None, self._zero, nodes, steps, codes == _DOWN, rows,
         )  # fmt: skip
@@ -479,7 +478,7 @@ class BlastRadius:
         flat = records[1 : 1 + _RECORD * count]
         # one Hop per record, made in one pass as if each came through its plain entry
         xs, parents = flat[0::_RECORD].tolist(), flat[3::_RECORD].tolist()
-        hops: list[Hop] = []
+        hops: list[Hop]
         if csr.types.shape[0]:  # an entry's type (records with no entry are redone below)
             types = csr.types[flat[4::_RECORD]].tolist()
             names, directions = index.topology.type_names, index.hop_directions
@@ -1080,9 +1079,7 @@ def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
     owner: Any,
     g_indptr: Any,
     member: Any,
-    size: Any,
-    down_needed: Any,
-    degraded_needed: Any,
+    rules: Any,
     row_ok: Any,
     times: Any,
     baseline: Any,
@@ -1096,8 +1093,10 @@ def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
     """:meth:`BlastRadius._group_cause` of many CIs at once: ``rows[i]`` gets the membership
     by which a group of ``nodes[i]`` (``owner``, sorted) decided it down (``down[i]``) or
     failed at step ``steps[i] + 1``: the first member lost at ``steps[i]`` of the first group
-    whose verdict reached that state then and not before; -1 when none did. Members that are
-    not in the topology or whose row does not pass the filter (``row_ok``) count as up."""
+    whose verdict reached that state then and not before; -1 when none did. ``rules`` are
+    :attr:`impact.index.Groups.rules` (members lost from which the owner is down, degraded).
+    Members that are not in the topology or whose row does not pass the filter (``row_ok``)
+    count as up."""
     for i in range(nodes.shape[0]):
         node = nodes[i]
         step = steps[i]
@@ -1131,8 +1130,8 @@ def _group_links(  # noqa: PLR0917  (compiled by numba: positional arguments)
                     now_fail += 1
                     if before >= 2 or at_fail < step:
                         was_fail += 1
-            a = size[group] - down_needed[group] + 1  # lost members that make it down
-            b = size[group] - degraded_needed[group] + 1  # degraded
+            a = rules[group, 0]  # lost members that make it down
+            b = rules[group, 1]  # degraded
             now = 3 if now_down >= a else (2 if now_fail >= b else 0)
             was = 3 if was_down >= a else (2 if was_fail >= b else 0)
             group += 1
@@ -1173,7 +1172,7 @@ def _group_kernel() -> Callable[..., None]:
     kernel = numba.njit(cache=True, nogil=True)(_group_links)
     i32, no = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.bool_)
     kernel(
-        i32, i32, i32, i32, i32, i32, no, np.zeros((0, 2), dtype=np.int32),
+        i32, i32, i32, np.zeros((0, 4), dtype=np.int32), no, np.zeros((0, 2), dtype=np.int32),
         _NO_BASELINE, False, 0, i32, i32, no, i32,
     )  # fmt: skip
     return kernel
