@@ -82,6 +82,7 @@ class Measured(Generic[T]):
 
 
 MIN_WARM = 5  # warm runs every measure gets, whatever its budget (median and p95 of five)
+MAX_FILL_RUNS = 200  # warm runs a measure with ``fill_s`` takes at most
 
 
 def measure(
@@ -91,11 +92,18 @@ def measure(
     budget_s: float = 30.0,
     warm: bool = True,
     warm_if_cold_under_s: float | None = None,
+    fill_s: float = 0.0,
 ) -> Measured[T]:
     """One cold run, then up to ``repeat`` warm runs: at least ``MIN_WARM`` of them (or all
     ``repeat``, when fewer), more only while ``budget_s`` seconds last. No warm runs when
     ``warm`` is false, or the cold run took longer than ``warm_if_cold_under_s`` (a peer that
-    slow is reported by its cold run)."""
+    slow is reported by its cold run).
+
+    ``fill_s`` (for operations without side effects): after the ``repeat`` runs, go on while
+    the warm runs took less than ``fill_s`` in all, up to ``MAX_FILL_RUNS`` runs, as
+    ``timeit``'s autorange does: five runs of a few microseconds each make a median that one
+    stray interrupt or cache miss moves; an operation of a second gets no extra run. A
+    ``repeat`` under ``MIN_WARM`` (a smoke run asking for fewer) is not filled."""
     start = time.perf_counter()
     result = fn()
     cold = (time.perf_counter() - start) * 1000
@@ -103,8 +111,12 @@ def measure(
         warm = False
     runs: list[float] = []
     spent = cold / 1000
+    warm_s = 0.0
+    if repeat < MIN_WARM:
+        fill_s = 0.0
     hit = False
-    for k in range(repeat if warm else 0):
+    k = 0
+    while warm and (k < repeat or (warm_s < fill_s and k < MAX_FILL_RUNS)):
         if k >= MIN_WARM and spent > budget_s:
             hit = True
             break
@@ -113,6 +125,8 @@ def measure(
         elapsed = time.perf_counter() - start
         runs.append(elapsed * 1000)
         spent += elapsed
+        warm_s += elapsed
+        k += 1
     return Measured(Timing(cold, tuple(runs)), result, hit)
 
 

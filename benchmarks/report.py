@@ -199,7 +199,8 @@ def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
         f"Dataset: {dataset['cis']:,} CIs, {dataset['relationships']:,} relationships "
         f"({dataset['propagation_entries']:,} propagation entries), seed {run['seed']}; "
         f"warm runs per measure: {run['repeat']} (any beyond five only while the measure's "
-        f"{run['budget_s']:.0f} s budget lasts; the runs column says how many).",
+        f"{run['budget_s']:.0f} s budget lasts; impact answers faster than 10 ms get more, up to "
+        "50 ms of runs; the runs column says how many).",
         "",
         tables(rows),
     ]

@@ -390,15 +390,17 @@ class ImpactIndex:
 
     def borrow(self) -> Scratch:
         """Working arrays for one query; hand them back with :meth:`give_back`."""
-        with self._views_lock:
-            if self._pool:
-                return self._pool.pop()
-        return Scratch(self.node_count, self.groups.count)
+        try:
+            return self._pool.pop()  # atomic: no lock on the path of every query
+        except IndexError:
+            return Scratch(self.node_count, self.groups.count)
 
     def give_back(self, scratch: Scratch) -> None:
-        with self._views_lock:
-            if len(self._pool) < 4:
-                self._pool.append(scratch)
+        pool = self._pool
+        # two threads may both pass the size check (the pool then holds a few more); never
+        # pool one scratch twice, or two queries would share it
+        if len(pool) < 4 and all(held is not scratch for held in pool):
+            pool.append(scratch)
 
     @property
     def node_count(self) -> int:

@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import functools
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from functools import cached_property
 from itertools import repeat
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, Generic, NamedTuple, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +87,29 @@ _new_hop: Final = cast(
     "Callable[[type[Hop], tuple[int, str | None, Direction | None, None]], Hop]", tuple.__new__
 )
 _FEW: Final = 12  # CIs up to which a page's states are read as scalars, not arrays
+
+_T = TypeVar("_T")
+
+
+class _once(Generic[_T]):
+    """``functools.cached_property`` without the lock Python 3.11 takes on every first read
+    (3.12 dropped it): a radius's figures cost microseconds to read, and computing one twice
+    in two threads at once is harmless (the same value)."""
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | _once[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.compute(obj)
+        return value
 
 
 class _Walk:
@@ -147,12 +168,12 @@ class BlastRadius:
         count: int,
         limit: int,
     ) -> None:
+        self._s = scratch  # first: __del__ gives it back to the index's pool
         self.index = index
         self.view = view
         self.filter = filter
         self.failed = dict(failed)
         self.baseline = baseline
-        self._s = scratch
         self._zero = scratch.zero  # scratch times are stored as zero + hops
         self._limit = limit
         self.count = count
@@ -165,17 +186,19 @@ class BlastRadius:
         self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
         self._walks: list[_Walk] = []  # the records of each walk of paths(), for rule()
 
-    @cached_property
+    def __del__(self) -> None:
+        self.index.give_back(self._s)  # cheaper than a weakref.finalize per query
+
+    @_once
     def distances(self) -> I32:
         """Per ``affected`` CI: hops from the failed CIs to its final state."""
         return self._s.out_distance[: self.count].copy()
 
-    @cached_property
+    @_once
     def counts(self) -> dict[ImpactState, int]:
         """How many affected CIs (the failed ones included) are in each state."""
-        return {
-            state: int(np.count_nonzero(self.states == STATE_CODES[state])) for state in ImpactState
-        }
+        per_code = np.bincount(self.states.view(np.uint8), minlength=4).tolist()
+        return dict(zip(STATES[1:], per_code[1:], strict=True))  # codes 1-3: the enum's order
 
     def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
         """Which of ``nodes`` have a time of this query in ``times``, within the limit."""
@@ -187,9 +210,13 @@ class BlastRadius:
         hops = int(times[node]) - self._zero
         return hops if 0 <= hops <= self._limit else INF
 
-    @cached_property
+    @_once
     def nodes(self) -> I32:
         """Affected CIs (failed ones included), nearest first, then by node number."""
+        if self.count <= _FEW:  # a handful: sorted as Python ints, few array calls
+            hops = self._s.out_distance[: self.count].tolist()
+            pairs = sorted(zip(hops, self.affected.tolist(), strict=True))
+            return np.array([node for _, node in pairs], dtype=np.int32)
         n, distances = self.index.node_count, self.distances
         if not distances.shape[0] or int(distances.max()) < _I32_MAX // max(n, 1) - 1:
             # one int32 key per CI (sorts twice as fast as int64); no distance overflows it
@@ -667,8 +694,8 @@ def propagate(
             index,
             view,
             s,
-            np.array(down_seeds, dtype=np.int32),
-            np.array(deg_seeds, dtype=np.int32),
+            np.array(down_seeds, dtype=np.int32) if down_seeds else _NO_SEEDS,
+            np.array(deg_seeds, dtype=np.int32) if deg_seeds else _NO_SEEDS,
             baseline=baseline,
             limit=limit,
         )
@@ -676,7 +703,7 @@ def propagate(
         # not given back: a run cut short (an interrupt in the plain-Python kernel) may leave
         # states and group counters set that the next query would take for its own
         raise
-    radius = BlastRadius(
+    return BlastRadius(  # gives the scratch back when collected
         index,
         view=view,
         filter=filter,
@@ -686,11 +713,10 @@ def propagate(
         count=count,
         limit=limit,
     )
-    weakref.finalize(radius, index.give_back, s)
-    return radius
 
 
 _NO_BASELINE: Final = np.zeros(0, dtype=np.int8)
+_NO_SEEDS: Final = np.zeros(0, dtype=np.int32)
 
 
 def _run(

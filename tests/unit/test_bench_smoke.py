@@ -99,3 +99,26 @@ def test_every_measure_gets_five_warm_runs_whatever_its_budget() -> None:
     calls.clear()
     cold_only = measure(slow, repeat=5, warm_if_cold_under_s=0.0)  # a peer too slow to repeat
     assert cold_only.timing.runs == () and len(calls) == 1
+
+
+def test_fast_measures_fill_their_time_and_slow_ones_keep_their_repeat() -> None:
+    from benchmarks.measure import MAX_FILL_RUNS, measure
+
+    def quick() -> int:
+        return 1
+
+    filled = measure(quick, repeat=5, fill_s=1.0)  # microseconds a run: stops at the cap
+    assert len(filled.timing.runs) == MAX_FILL_RUNS
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.02)
+        return len(calls)
+
+    kept = measure(slow, repeat=5, fill_s=0.05)  # five runs take 100 ms: over the fill
+    assert len(kept.timing.runs) == 5 and len(calls) == 6
+    some = measure(slow, repeat=5, fill_s=0.13)  # five runs, then up to 130 ms of runs
+    assert 6 <= len(some.timing.runs) <= 7
+    smoke = measure(quick, repeat=1, fill_s=1.0)  # a --repeat under five is not filled
+    assert len(smoke.timing.runs) == 1
