@@ -1434,6 +1434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "full": opts.full,
         "repeat": opts.repeat,
         "budget_s": opts.budget_s,
+        "impact_fill_s": IMPACT_FILL_S,
         "groups": list(opts.only),
         "machine": info,
         "machine_line": line,

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.measure import Row, Status
+from benchmarks.measure import MAX_FILL_RUNS, MIN_WARM, Row, Status
 
 GROUP_TITLES = {
     "store": "Store operations (both stores)",
@@ -199,14 +199,24 @@ def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
         f"Dataset: {dataset['cis']:,} CIs, {dataset['relationships']:,} relationships "
         f"({dataset['propagation_entries']:,} propagation entries), seed {run['seed']}; "
         f"warm runs per measure: {run['repeat']} (any beyond five only while the measure's "
-        f"{run['budget_s']:.0f} s budget lasts; impact answers faster than 10 ms get more, up to "
-        "50 ms of runs; the runs column says how many).",
+        f"{run['budget_s']:.0f} s budget lasts{_filled(run)}; the runs column says how many).",
         "",
         tables(rows),
     ]
     if notes:
         text += ["", "Wrong answers and errors (their times do not count):", "", *notes]
     return "\n".join(text)
+
+
+def _filled(run: dict[str, Any]) -> str:
+    """The fill rule of fast impact answers, for runs that had it."""
+    fill_ms = 1000 * float(run.get("impact_fill_s") or 0)
+    if not fill_ms or int(run["repeat"]) < MIN_WARM:
+        return ""
+    return (
+        f"; impact answers faster than {fill_ms / MIN_WARM:.0f} ms get more, until their runs "
+        f"took {fill_ms:.0f} ms in all, at most {MAX_FILL_RUNS}"
+    )
 
 
 def update_docs(path: Path, size: int, body: str) -> None:

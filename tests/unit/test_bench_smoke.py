@@ -122,3 +122,14 @@ def test_fast_measures_fill_their_time_and_slow_ones_keep_their_repeat() -> None
     assert 6 <= len(some.timing.runs) <= 7
     smoke = measure(quick, repeat=1, fill_s=1.0)  # a --repeat under five is not filled
     assert len(smoke.timing.runs) == 1
+
+
+def test_the_report_states_the_fill_rule_only_for_runs_that_had_it() -> None:
+    from benchmarks.report import _filled
+
+    assert _filled({"repeat": 5, "impact_fill_s": 0.05}) == (
+        "; impact answers faster than 10 ms get more, until their runs took 50 ms in all, "
+        "at most 200"
+    )
+    assert _filled({"repeat": 1, "impact_fill_s": 0.05}) == ""  # --repeat under five
+    assert _filled({"repeat": 5}) == ""  # a results file from before the rule
