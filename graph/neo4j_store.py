@@ -76,7 +76,7 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, Topology
+from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Duties, Page, Subgraph, Topology
 
 CHUNK = 10_000  # rows per UNWIND statement; a call's chunks share one transaction
 TOPOLOGY_CHUNK = 100_000  # CIs per column-wise topology query
@@ -1221,7 +1221,7 @@ class _Write:
         self.registry = registry
         self.ctx = ctx
         self.entries: list[dict[str, Any]] = []  # :Change rows, numbered, for finish()
-        self.structural = False  # the topology (structure, a class or a status) changed
+        self.structural = False  # the topology (structure, a class, a status, teams) changed
         self.pending: neo4j.Result | None = None
         self.times: dict[datetime, str] = {}
 
@@ -1268,10 +1268,18 @@ class _Write:
                     self.structural = True
                 else:
                     updated += 1
-                    if (old.ci_class, old.status, old.redundancy) != (
+                    if (
+                        old.ci_class,
+                        old.status,
+                        old.redundancy,
+                        old.owner,
+                        old.support_group,
+                    ) != (
                         new.ci_class,
                         new.status,
                         new.redundancy,
+                        new.owner,
+                        new.support_group,
                     ):
                         self.structural = True
                     if old.ci_class != new.ci_class and old.ci_class in self.registry.classes:
@@ -1537,6 +1545,7 @@ class _TopologyReader:
         classes: list[int] = []
         statuses: list[int] = []
         redundant: list[tuple[str, str]] = []
+        duties: list[tuple[str, str | None, str | None]] = []
         src: list[int] = []
         rel_types: list[int] = []
         dst: list[int] = []
@@ -1571,6 +1580,7 @@ class _TopologyReader:
                 classes.extend(nodes["classes"])
                 statuses.extend(nodes["statuses"])
                 redundant.extend(nodes["redundancy"])
+                duties.extend(nodes["duties"])
                 src.extend(edges["src"])
                 rel_types.extend(edges["types"])
                 dst.extend(edges["dst"])
@@ -1616,6 +1626,9 @@ class _TopologyReader:
 
         position = {ci: n for n, ci in enumerate(ids)}
         redundancy = {position[CiId(ci)]: _redundancy(raw) for ci, raw in redundant}
+        teams = Duties.of(
+            len(ids), ((position[CiId(ci)], owner, support) for ci, owner, support in duties)
+        )
         return Topology(
             ids=ids,
             classes=class_arr,
@@ -1629,4 +1642,5 @@ class _TopologyReader:
             generation=generation,
             as_of=utcnow(),
             _numbers=position,
+            duties=teams,
         )

@@ -54,7 +54,7 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, Topology
+from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Duties, Page, Subgraph, Topology
 
 DB_FILE = "cmdb.sqlite3"
 SCHEMA_VERSION = 1
@@ -990,6 +990,19 @@ class SqliteStore:
                 redundancy[int(position[n])] = tuple(
                     RedundancyGroup.model_validate(g) for g in orjson.loads(groups)
                 )
+            # the teams CIs name (a JSON field each: parsed by SQLite, only rows naming one)
+            duties = Duties.of(
+                count,
+                (
+                    (int(position[n]), owner, support)
+                    for n, owner, support in db.execute(
+                        "SELECT n, owner, support FROM (SELECT n, "
+                        "json_extract(body, '$.owner') AS owner, "
+                        "json_extract(body, '$.support_group') AS support FROM ci) "
+                        "WHERE owner IS NOT NULL OR support IS NOT NULL"
+                    )
+                ),
+            )
             (edge_count,) = db.execute("SELECT count(*) FROM rel").fetchone()
             src = np.empty(edge_count, dtype=np.int64)
             dst = np.empty(edge_count, dtype=np.int64)
@@ -1016,4 +1029,5 @@ class SqliteStore:
             redundancy=redundancy,
             generation=generation,
             as_of=utcnow(),
+            duties=duties,
         )

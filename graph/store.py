@@ -76,11 +76,38 @@ class Subgraph:
 
 
 @dataclass(frozen=True, eq=False)
+class Duties:
+    """The teams named in the CIs' ``owner`` and ``support_group`` fields, per node: a
+    position in ``names``, or -1 when the field is empty. What impact analysis needs to name
+    every team to notify, however many CIs a failure reaches, without reading them."""
+
+    names: tuple[str, ...]
+    owner: npt.NDArray[np.int32]
+    support: npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, count: int, fields: Iterable[tuple[int, str | None, str | None]]) -> Duties:
+        """From ``(node, owner, support_group)`` of the CIs that name a team (nodes < count)."""
+        names: dict[str, int] = {}
+        owner = np.full(count, -1, dtype=np.int32)
+        support = np.full(count, -1, dtype=np.int32)
+        for node, owned_by, supported_by in fields:
+            if owned_by:
+                owner[node] = names.setdefault(owned_by, len(names))
+            if supported_by:
+                support[node] = names.setdefault(supported_by, len(names))
+        return cls(tuple(names), owner, support)
+
+
+@dataclass(frozen=True, eq=False)
 class Topology:
     """The graph's structure as compact arrays, for traversal (``impact``).
 
-    Node numbers are positions in ``ids``. ``generation`` changes whenever the structure or a
-    status does, so an index built from it can be cached and reused while it matches.
+    Node numbers are positions in ``ids``. ``generation`` changes whenever the structure, a
+    status or a CI's teams (``duties``) do, so an index built from it can be cached and
+    reused while it matches. ``duties`` is None where the topology was made without them
+    (tests, generated benchmark data): impact analysis then reads the teams of the CIs it
+    shows.
     """
 
     ids: list[CiId]
@@ -95,6 +122,7 @@ class Topology:
     generation: str
     as_of: datetime
     _numbers: dict[CiId, int] = field(default_factory=dict, repr=False)
+    duties: Duties | None = None
 
     def number(self, ci: CiId) -> int:
         """The node number of a CI id; raises NotFoundError."""

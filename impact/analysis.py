@@ -33,7 +33,7 @@ from graph.model import (
     Status,
     utcnow,
 )
-from graph.store import STATUS_ORDER, Store, resolve_reference
+from graph.store import STATUS_ORDER, Duties, Store, resolve_reference
 from impact.causes import shared_causes, upstream
 from impact.changes import ScoredChange, score_changes
 from impact.index import I8, I32, ImpactFilter, ImpactIndex
@@ -626,6 +626,40 @@ class _Explainer:
         )
 
 
+class _Found:
+    """A team to notify as it is found: its roles, the CIs it answers for (in the order they
+    were looked at; only the first few kept as examples once the count is what matters)."""
+
+    __slots__ = ("members", "more", "roles", "seen", "team_id")
+
+    def __init__(self, team_id: CiId | None) -> None:
+        self.team_id = team_id
+        self.roles: set[str] = set()
+        self.members: list[int] = []  # node numbers
+        self.seen: set[int] = set()
+        self.more = 0  # members counted beyond ``members``
+
+    def add(self, role: str, node: int) -> None:
+        self.roles.add(role)
+        if node not in self.seen:
+            self.seen.add(node)
+            self.members.append(node)
+
+    def add_many(self, roles: Iterable[str], nodes: I32) -> None:
+        """``nodes`` (unique, in order) answer to this team in ``roles``; those it already
+        counts are skipped, and of the rest only the first few are kept by name."""
+        self.roles.update(roles)
+        if self.seen:
+            nodes = nodes[~np.isin(nodes, np.fromiter(self.seen, np.int64, len(self.seen)))]
+        kept = nodes[: max(0, _EXAMPLES - len(self.members))].tolist()
+        self.members.extend(kept)
+        self.seen.update(kept)
+        self.more += int(nodes.shape[0]) - len(kept)
+
+
+_EXAMPLES = 5  # CIs named per team
+
+
 def _teams(
     index: ImpactIndex,
     radius: BlastRadius,
@@ -636,41 +670,86 @@ def _teams(
     services: I32,
     duty: tuple[I32, I32, I32],
 ) -> tuple[tuple[Team, ...], bool]:
+    """The teams to notify: team CIs that own or support a failed or affected CI, and the
+    teams named in the ``owner`` and ``support_group`` fields of the failed CIs, the affected
+    services and the other affected CIs (people aside), in that order. Complete when the
+    topology carries every CI's teams (both stores); else only the CIs read are looked at,
+    and the answer says whether that was all of them."""
     ids = index.topology.ids
-    found: dict[str, tuple[CiId | None, set[str], list[CiId]]] = {}
-
-    def note(name: str, team_id: CiId | None, role: str, ci: CiId) -> None:
-        entry = found.setdefault(name, (team_id, set(), []))
-        entry[1].add(role)
-        if ci not in entry[2]:
-            entry[2].append(ci)
+    found: dict[str, _Found] = {}
 
     src, dst, role = duty
     if src.shape[0]:
         hit = radius.codes(dst) > 0
         for s, d, r in zip(src[hit].tolist(), dst[hit].tolist(), role[hit].tolist(), strict=True):
             team = cis.get(ids[s])
-            note(team.name if team else ids[s], ids[s], ("owner", "support")[r], ids[d])
-    looked = [*sorted(seeds), *services[:_READ_CAP].tolist(), *things[:_READ_CAP].tolist()]
-    for node in looked:
-        ci = cis.get(ids[node])
-        if ci is None:
-            continue
-        if ci.owner:
-            note(ci.owner, None, "owner", ci.id)
-        if ci.support_group:
-            note(ci.support_group, None, "support", ci.id)
+            name = team.name if team else ids[s]
+            found.setdefault(name, _Found(ids[s])).add(("owner", "support")[r], d)
+    duties = index.topology.duties
+    if duties is None:
+        looked = [*sorted(seeds), *services[:_READ_CAP].tolist(), *things[:_READ_CAP].tolist()]
+        for node in looked:
+            ci = cis.get(ids[node])
+            if ci is None:
+                continue
+            if ci.owner:
+                found.setdefault(ci.owner, _Found(None)).add("owner", node)
+            if ci.support_group:
+                found.setdefault(ci.support_group, _Found(None)).add("support", node)
+        complete = things.shape[0] <= _READ_CAP and services.shape[0] <= _READ_CAP
+    else:
+        _field_teams(found, duties, seeds, services, things)
+        complete = True
     teams = tuple(
         sorted(
             (
-                Team(name, team_id, tuple(sorted(roles)), len(members), tuple(members[:5]))
-                for name, (team_id, roles, members) in found.items()
+                Team(
+                    name,
+                    f.team_id,
+                    tuple(sorted(f.roles)),
+                    len(f.members) + f.more,
+                    tuple(ids[n] for n in f.members[:_EXAMPLES]),
+                )
+                for name, f in found.items()
             ),
             key=lambda t: (-t.cis, t.name),
         )
     )
-    complete = things.shape[0] <= _READ_CAP and services.shape[0] <= _READ_CAP
     return teams, complete
+
+
+def _field_teams(
+    found: dict[str, _Found],
+    duties: Duties,
+    seeds: Mapping[int, ImpactState],
+    services: I32,
+    things: I32,
+) -> None:
+    """:func:`_teams` from the topology's per-CI teams: every CI looked at, as arrays. A CI
+    whose owner and support group are one team counts once for it, in both roles."""
+    order = np.concatenate((np.array(sorted(seeds), dtype=np.int32), services, things))
+    _, first = np.unique(order, return_index=True)
+    looked = order[np.sort(first)]  # each CI once, where it was first looked at
+    team_parts, at_parts, role_parts = [], [], []
+    for number, column in enumerate((duties.owner, duties.support)):
+        named = column[looked]
+        where = np.flatnonzero(named >= 0)
+        team_parts.append(named[where].astype(np.int64))
+        at_parts.append(where.astype(np.int64))
+        role_parts.append(np.full(where.shape[0], number, dtype=np.int64))
+    team, at, role = (np.concatenate(parts) for parts in (team_parts, at_parts, role_parts))
+    if not team.shape[0]:
+        return
+    roles: dict[int, list[str]] = {}
+    for key in np.unique(team * 2 + role).tolist():
+        roles.setdefault(key // 2, []).append(("owner", "support")[key % 2])
+    size = int(looked.shape[0])
+    pairs = np.unique(team * size + at)  # each (team, CI) once: by team, in the order looked at
+    teams, starts = np.unique(pairs // size, return_index=True)
+    ends = [*starts[1:].tolist(), int(pairs.shape[0])]
+    members = looked[pairs % size]
+    for t, begin, end in zip(teams.tolist(), starts.tolist(), ends, strict=True):
+        found.setdefault(duties.names[t], _Found(None)).add_many(roles[t], members[begin:end])
 
 
 def _changes(

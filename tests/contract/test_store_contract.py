@@ -437,6 +437,45 @@ def test_topology_is_compact_and_cached_by_generation(store):
     assert store.topology().generation != topo.generation
 
 
+def test_topology_names_each_cis_teams_and_moves_when_they_change(store):
+    store.upsert_cis(
+        [
+            ci("a", "application", owner="team-shop", support_group="team-ops"),
+            ci("b", "virtual_machine", support_group="team-ops"),
+            ci("c", "site"),
+            ci("d", "database", owner="team-dba", support_group="team-dba"),
+        ],
+        ctx(),
+    )
+    topo = store.topology()
+    duties = topo.duties
+    assert duties is not None
+
+    def teams(t):
+        d = t.duties
+        return {
+            ci_id: (
+                d.names[d.owner[n]] if d.owner[n] >= 0 else None,
+                d.names[d.support[n]] if d.support[n] >= 0 else None,
+            )
+            for n, ci_id in enumerate(t.ids)
+        }
+
+    assert teams(topo) == {
+        "a": ("team-shop", "team-ops"),
+        "b": (None, "team-ops"),
+        "c": (None, None),
+        "d": ("team-dba", "team-dba"),
+    }
+    assert sorted(duties.names) == ["team-dba", "team-ops", "team-shop"]  # each name once
+    # a new owner is a change of who to call: the snapshot moves (an index built from it
+    # would name the old team)
+    store.upsert_cis([ci("c", "site", owner="team-dc")], ctx(T0 + timedelta(hours=1)))
+    moved = store.topology()
+    assert moved.generation != topo.generation
+    assert teams(moved)["c"] == ("team-dc", None)
+
+
 # -- import engine support --------------------------------------------------------------------
 
 

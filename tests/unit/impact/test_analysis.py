@@ -288,3 +288,41 @@ def test_bad_input(shop) -> None:
         resolve_failures(shop, [])
     with pytest.raises(ValidationError):
         analyse_impact(shop, {CiId("web"): DOWN}, ImpactOptions(first=0))
+
+
+def test_teams_to_notify_are_complete_beyond_the_cis_read(store, monkeypatch) -> None:
+    """Every team named by a failed or affected CI is counted, not only those of the CIs the
+    report reads (here 2 of them): the topology carries each CI's teams."""
+    ctx = WriteContext(actor="t", at=T0)
+    apps = [
+        ci(
+            f"app-{i}",
+            owner="team-ops" if i == 7 else ("team-a", "team-b")[i % 2],
+            support_group="team-ops",
+        )
+        for i in range(8)
+    ]
+    store.upsert_cis(
+        [
+            ci("h", "server", owner="team-infra", support_group="team-ops"),
+            *apps,
+            ci("grp-a", "group", name="team-a"),  # a team CI of the same name as a field
+        ],
+        ctx,
+    )
+    store.upsert_relationships(
+        [*(rel(a.id, "RUNS_ON", "h") for a in apps), rel("grp-a", "OWNS", "app-0")], ctx
+    )
+    monkeypatch.setattr("impact.analysis._READ_CAP", 2)
+    report = analyse_impact(store, {CiId("h"): DOWN}, ImpactOptions(at=T0))
+    assert report.counts.affected == 8 and report.teams_complete
+    got = {t.name: (t.id, t.roles, t.cis, t.examples) for t in report.teams}
+    assert got == {
+        # h and every app support it, and app-7 is also its own: nine CIs, counted once each
+        "team-ops": (None, ("owner", "support"), 9, ("h", "app-0", "app-1", "app-2", "app-3")),
+        # the team CI's OWNS and the owner fields name one team: app-0 counts once
+        "team-a": ("grp-a", ("owner",), 4, ("app-0", "app-2", "app-4", "app-6")),
+        "team-b": (None, ("owner",), 3, ("app-1", "app-3", "app-5")),
+        "team-infra": (None, ("owner",), 1, ("h",)),
+    }
+    assert [t.name for t in report.teams][:2] == ["team-ops", "team-a"]  # most CIs first
