@@ -413,7 +413,7 @@ RETURN collect(c.id) AS ids,
        collect(coalesce($status_index[c.status], 0)) AS statuses,
        collect(CASE WHEN c.redundancy IS NOT NULL THEN [c.id, c.redundancy] END) AS redundancy,
        collect(CASE WHEN c.owner IS NOT NULL OR c.support_group IS NOT NULL
-                    THEN [c.id, c.owner, c.support_group] END) AS duties
+                    THEN [c.id, c.owner, c.support_group] END) AS teams
 """
 
 TOPOLOGY_EDGES: LiteralString = """

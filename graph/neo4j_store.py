@@ -76,7 +76,7 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Duties, Page, Subgraph, Topology
+from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, TeamColumns, Topology
 
 CHUNK = 10_000  # rows per UNWIND statement; a call's chunks share one transaction
 TOPOLOGY_CHUNK = 100_000  # CIs per column-wise topology query
@@ -1545,7 +1545,7 @@ class _TopologyReader:
         classes: list[int] = []
         statuses: list[int] = []
         redundant: list[tuple[str, str]] = []
-        duties: list[tuple[str, str | None, str | None]] = []
+        named_teams: list[tuple[str, str | None, str | None]] = []
         src: list[int] = []
         rel_types: list[int] = []
         dst: list[int] = []
@@ -1580,7 +1580,7 @@ class _TopologyReader:
                 classes.extend(nodes["classes"])
                 statuses.extend(nodes["statuses"])
                 redundant.extend(nodes["redundancy"])
-                duties.extend(nodes["duties"])
+                named_teams.extend(nodes["teams"])
                 src.extend(edges["src"])
                 rel_types.extend(edges["types"])
                 dst.extend(edges["dst"])
@@ -1626,8 +1626,9 @@ class _TopologyReader:
 
         position = {ci: n for n, ci in enumerate(ids)}
         redundancy = {position[CiId(ci)]: _redundancy(raw) for ci, raw in redundant}
-        teams = Duties.of(
-            len(ids), ((position[CiId(ci)], owner, support) for ci, owner, support in duties)
+        teams = TeamColumns.of(
+            len(ids),
+            ((position[CiId(ci)], owner, support) for ci, owner, support in named_teams),
         )
         return Topology(
             ids=ids,
@@ -1642,5 +1643,5 @@ class _TopologyReader:
             generation=generation,
             as_of=utcnow(),
             _numbers=position,
-            duties=teams,
+            teams=teams,
         )

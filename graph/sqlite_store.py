@@ -54,7 +54,7 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Duties, Page, Subgraph, Topology
+from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, TeamColumns, Topology
 
 DB_FILE = "cmdb.sqlite3"
 SCHEMA_VERSION = 1
@@ -991,7 +991,7 @@ class SqliteStore:
                     RedundancyGroup.model_validate(g) for g in orjson.loads(groups)
                 )
             # the teams CIs name (a JSON field each: parsed by SQLite, only rows naming one)
-            duties = Duties.of(
+            teams = TeamColumns.of(
                 count,
                 (
                     (int(position[n]), owner, support)
@@ -1029,5 +1029,5 @@ class SqliteStore:
             redundancy=redundancy,
             generation=generation,
             as_of=utcnow(),
-            duties=duties,
+            teams=teams,
         )

@@ -76,7 +76,7 @@ class Subgraph:
 
 
 @dataclass(frozen=True, eq=False)
-class Duties:
+class TeamColumns:
     """The teams named in the CIs' ``owner`` and ``support_group`` fields, per node: a
     position in ``names``, or -1 when the field is empty. What impact analysis needs to name
     every team to notify, however many CIs a failure reaches, without reading them."""
@@ -86,7 +86,7 @@ class Duties:
     support: npt.NDArray[np.int32]
 
     @classmethod
-    def of(cls, count: int, fields: Iterable[tuple[int, str | None, str | None]]) -> Duties:
+    def of(cls, count: int, fields: Iterable[tuple[int, str | None, str | None]]) -> TeamColumns:
         """From ``(node, owner, support_group)`` of the CIs that name a team (nodes < count)."""
         names: dict[str, int] = {}
         owner = np.full(count, -1, dtype=np.int32)
@@ -104,8 +104,8 @@ class Topology:
     """The graph's structure as compact arrays, for traversal (``impact``).
 
     Node numbers are positions in ``ids``. ``generation`` changes whenever the structure, a
-    status or a CI's teams (``duties``) do, so an index built from it can be cached and
-    reused while it matches. ``duties`` is None where the topology was made without them
+    status or a CI's teams (``teams``) do, so an index built from it can be cached and
+    reused while it matches. ``teams`` is None where the topology was made without them
     (tests, generated benchmark data): impact analysis then reads the teams of the CIs it
     shows.
     """
@@ -122,7 +122,7 @@ class Topology:
     generation: str
     as_of: datetime
     _numbers: dict[CiId, int] = field(default_factory=dict, repr=False)
-    duties: Duties | None = None
+    teams: TeamColumns | None = None
 
     def number(self, ci: CiId) -> int:
         """The node number of a CI id; raises NotFoundError."""

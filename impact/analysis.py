@@ -33,7 +33,7 @@ from graph.model import (
     Status,
     utcnow,
 )
-from graph.store import STATUS_ORDER, Duties, Store, resolve_reference
+from graph.store import STATUS_ORDER, Store, TeamColumns, resolve_reference
 from impact.causes import shared_causes, upstream
 from impact.changes import ScoredChange, score_changes
 from impact.index import I8, I32, ImpactFilter, ImpactIndex
@@ -658,6 +658,7 @@ class _Found:
 
 
 _EXAMPLES = 5  # CIs named per team
+_ROLES = ("owner", "support")  # role numbers of duty edges and team columns
 
 
 def _teams(
@@ -684,9 +685,9 @@ def _teams(
         for s, d, r in zip(src[hit].tolist(), dst[hit].tolist(), role[hit].tolist(), strict=True):
             team = cis.get(ids[s])
             name = team.name if team else ids[s]
-            found.setdefault(name, _Found(ids[s])).add(("owner", "support")[r], d)
-    duties = index.topology.duties
-    if duties is None:
+            found.setdefault(name, _Found(ids[s])).add(_ROLES[r], d)
+    columns = index.topology.teams
+    if columns is None:
         looked = [*sorted(seeds), *services[:_READ_CAP].tolist(), *things[:_READ_CAP].tolist()]
         for node in looked:
             ci = cis.get(ids[node])
@@ -698,7 +699,7 @@ def _teams(
                 found.setdefault(ci.support_group, _Found(None)).add("support", node)
         complete = things.shape[0] <= _READ_CAP and services.shape[0] <= _READ_CAP
     else:
-        _field_teams(found, duties, seeds, services, things)
+        _field_teams(found, columns, seeds, services, things)
         complete = True
     teams = tuple(
         sorted(
@@ -720,7 +721,7 @@ def _teams(
 
 def _field_teams(
     found: dict[str, _Found],
-    duties: Duties,
+    columns: TeamColumns,
     seeds: Mapping[int, ImpactState],
     services: I32,
     things: I32,
@@ -731,7 +732,7 @@ def _field_teams(
     _, first = np.unique(order, return_index=True)
     looked = order[np.sort(first)]  # each CI once, where it was first looked at
     team_parts, at_parts, role_parts = [], [], []
-    for number, column in enumerate((duties.owner, duties.support)):
+    for number, column in enumerate((columns.owner, columns.support)):
         named = column[looked]
         where = np.flatnonzero(named >= 0)
         team_parts.append(named[where].astype(np.int64))
@@ -742,14 +743,14 @@ def _field_teams(
         return
     roles: dict[int, list[str]] = {}
     for key in np.unique(team * 2 + role).tolist():
-        roles.setdefault(key // 2, []).append(("owner", "support")[key % 2])
+        roles.setdefault(key // 2, []).append(_ROLES[key % 2])
     size = int(looked.shape[0])
     pairs = np.unique(team * size + at)  # each (team, CI) once: by team, in the order looked at
     teams, starts = np.unique(pairs // size, return_index=True)
     ends = [*starts[1:].tolist(), int(pairs.shape[0])]
     members = looked[pairs % size]
     for t, begin, end in zip(teams.tolist(), starts.tolist(), ends, strict=True):
-        found.setdefault(duties.names[t], _Found(None)).add_many(roles[t], members[begin:end])
+        found.setdefault(columns.names[t], _Found(None)).add_many(roles[t], members[begin:end])
 
 
 def _changes(

@@ -448,11 +448,11 @@ def test_topology_names_each_cis_teams_and_moves_when_they_change(store):
         ctx(),
     )
     topo = store.topology()
-    duties = topo.duties
-    assert duties is not None
+    columns = topo.teams
+    assert columns is not None
 
     def teams(t):
-        d = t.duties
+        d = t.teams
         return {
             ci_id: (
                 d.names[d.owner[n]] if d.owner[n] >= 0 else None,
@@ -467,7 +467,7 @@ def test_topology_names_each_cis_teams_and_moves_when_they_change(store):
         "c": (None, None),
         "d": ("team-dba", "team-dba"),
     }
-    assert sorted(duties.names) == ["team-dba", "team-ops", "team-shop"]  # each name once
+    assert sorted(columns.names) == ["team-dba", "team-ops", "team-shop"]  # each name once
     # a new owner is a change of who to call: the snapshot moves (an index built from it
     # would name the old team)
     store.upsert_cis([ci("c", "site", owner="team-dc")], ctx(T0 + timedelta(hours=1)))
