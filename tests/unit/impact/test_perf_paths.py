@@ -148,3 +148,33 @@ def test_working_arrays_come_back_clean(kind: str) -> None:
             )
             assert answer == want
         assert len(reused._pool) == 1
+
+
+def test_concurrent_queries_never_share_working_arrays() -> None:
+    """Threads querying one index at once (the compiled kernel releases the GIL) each get
+    their own working arrays from the lock-free pool, and every answer is the one a query
+    alone gets; the pool ends holding distinct scratches, at most a few."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graph.model import DEFAULT_REGISTRY
+    from impact.bench import synthetic_topology
+    from impact.index import build_index
+
+    topology = synthetic_topology(3000, seed=7)
+    index = build_index(topology, DEFAULT_REGISTRY)
+    rng = np.random.default_rng(7)
+    cases = [
+        {int(n): ImpactState.DOWN for n in rng.choice(topology.node_count, 2, replace=False)}
+        for _ in range(8)
+    ]
+    with _kernel("compiled"):
+        want = [_answer(propagate(index, failures)) for failures in cases]
+
+        def run(k: int) -> bool:
+            return _answer(propagate(index, cases[k % len(cases)])) == want[k % len(cases)]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(run, range(160)))
+    assert all(results)
+    held = index._pool
+    assert 1 <= len(held) <= 4 + 4 and len({id(s) for s in held}) == len(held)
