@@ -106,8 +106,8 @@ class Topology:
     Node numbers are positions in ``ids``. ``generation`` changes whenever the structure, a
     status or a CI's teams (``teams``) do, so an index built from it can be cached and
     reused while it matches. ``teams`` is None where the topology was made without them
-    (tests, generated benchmark data): impact analysis then reads the teams of the CIs it
-    shows.
+    (tests, generated benchmark data): impact analysis then takes the teams of the CIs it
+    reads (the nearest 10,000) and says whether that was all of them.
     """
 
     ids: list[CiId]
