@@ -658,6 +658,7 @@ class _Found:
 
 
 _EXAMPLES = 5  # CIs named per team
+_TEAMS_CAP = Limits.MAX_PAGE  # teams listed at most, those answering for most CIs first
 _ROLES = ("owner", "support")  # role numbers of duty edges and team columns
 
 
@@ -674,8 +675,8 @@ def _teams(
     """The teams to notify: team CIs that own or support a failed or affected CI, and the
     teams named in the ``owner`` and ``support_group`` fields of the failed CIs, the affected
     services and the other affected CIs (people aside), in that order. Complete when the
-    topology carries every CI's teams (both stores); else only the CIs read are looked at,
-    and the answer says whether that was all of them."""
+    topology carries every CI's teams (both stores; else only the CIs read are looked at)
+    and no more than ``_TEAMS_CAP`` teams are found; the answer says which."""
     ids = index.topology.ids
     found: dict[str, _Found] = {}
 
@@ -716,6 +717,8 @@ def _teams(
             key=lambda t: (-t.cis, t.name),
         )
     )
+    if len(teams) > _TEAMS_CAP:  # the teams answering for most CIs; the answer says so
+        return teams[:_TEAMS_CAP], False
     return teams, complete
 
 

@@ -326,3 +326,8 @@ def test_teams_to_notify_are_complete_beyond_the_cis_read(store, monkeypatch) ->
         "team-infra": (None, ("owner",), 1, ("h",)),
     }
     assert [t.name for t in report.teams][:2] == ["team-ops", "team-a"]  # most CIs first
+    # at most _TEAMS_CAP teams are listed, those answering for most CIs; the answer says so
+    monkeypatch.setattr("impact.analysis._TEAMS_CAP", 2)
+    capped = analyse_impact(store, {CiId("h"): DOWN}, ImpactOptions(at=T0))
+    assert [t.name for t in capped.teams] == ["team-ops", "team-a"]
+    assert not capped.teams_complete
