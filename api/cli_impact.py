@@ -312,8 +312,10 @@ def _print_report(report: ImpactReport, *, paths: bool) -> None:
         for t in report.teams[:10]:
             cis = f"{t.cis} CI" if t.cis == 1 else f"{t.cis} CIs"
             print(f"  {t.name} ({', '.join(t.roles)}; {cis}, e.g. {', '.join(t.examples)})")
+        if len(report.teams) > 10:
+            print(f"  and {len(report.teams) - 10} more (--json lists them)")
         if not report.teams_complete:
-            print("  (from the nearest CIs' owner fields only: the blast radius is large)")
+            print("  (not every team: the blast radius names more teams than a report lists)")
     if not report.what_if:
         if report.changes:
             print("\nchanges that may have caused it (most suspicious first):")

@@ -72,3 +72,34 @@ def test_help_teaches_by_example(verb, capsys) -> None:
         main([verb, "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out
+
+
+def test_impact_text_lists_ten_teams_and_counts_the_rest(tmp_path: Path, capsys) -> None:
+    from graph.model import CiId, ConfigurationItem, Relationship, WriteContext
+    from graph.sqlite_store import SqliteStore
+
+    where = tmp_path / "store"
+    store = SqliteStore(where)
+    apps = [
+        ConfigurationItem.model_validate(
+            {
+                "id": f"app-{i:02}",
+                "class": "application",
+                "name": f"app-{i:02}",
+                "owner": f"team-{i:02}",
+            }
+        )
+        for i in range(12)
+    ]
+    host = ConfigurationItem.model_validate({"id": "h", "class": "server", "name": "h"})
+    ctx = WriteContext(actor="t")
+    store.upsert_cis([host, *apps], ctx)
+    store.upsert_relationships(
+        [Relationship(source=a.id, type="RUNS_ON", target=CiId("h")) for a in apps], ctx
+    )
+    store.close()
+    code, out, _ = run(capsys, "impact", "h", "--store", str(where))
+    assert code == 0
+    listed = out.split("teams to notify:")[1].split("\n\n")[0]
+    assert listed.count("(owner; 1 CI") == 10 and "and 2 more (--json lists them)" in listed
+    assert "not every team" not in out  # all twelve are in the report
