@@ -141,6 +141,9 @@ def write_results(
                         "groups": groups,
                         "command": earlier.get("command", ""),
                         "started": earlier.get("started", ""),
+                        # how the kept impact rows were measured (see _filled)
+                        "repeat": earlier.get("repeat"),
+                        "impact_fill_s": earlier.get("impact_fill_s", 0.0),
                     }
                 ]
             run = {**run, "merged": prior, "rows": run["rows"] + kept}
@@ -209,9 +212,15 @@ def section(run: dict[str, Any], rows: Sequence[Row]) -> str:
 
 
 def _filled(run: dict[str, Any]) -> str:
-    """The fill rule of fast impact answers, for runs that had it."""
-    fill_ms = 1000 * float(run.get("impact_fill_s") or 0)
-    if not fill_ms or int(run["repeat"]) < MIN_WARM:
+    """The fill rule of fast impact answers, when the impact rows shown had it: this run's,
+    or those kept from the earlier run it was merged with."""
+    source: dict[str, Any] | None = run
+    if "impact" not in run.get("groups", ("impact",)):
+        source = next((m for m in run.get("merged", ()) if "impact" in m.get("groups", ())), None)
+    if source is None:
+        return ""
+    fill_ms = 1000 * float(source.get("impact_fill_s") or 0)
+    if not fill_ms or int(source.get("repeat") or run["repeat"]) < MIN_WARM:
         return ""
     return (
         f"; impact answers faster than {fill_ms / MIN_WARM:.0f} ms get more, until their runs "

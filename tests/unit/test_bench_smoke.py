@@ -133,3 +133,13 @@ def test_the_report_states_the_fill_rule_only_for_runs_that_had_it() -> None:
     )
     assert _filled({"repeat": 1, "impact_fill_s": 0.05}) == ""  # --repeat under five
     assert _filled({"repeat": 5}) == ""  # a results file from before the rule
+
+
+def test_the_fill_rule_follows_the_impact_rows_of_a_merged_run() -> None:
+    from benchmarks.report import _filled
+
+    store_only = {"repeat": 5, "impact_fill_s": 0.05, "groups": ["store"]}
+    older = {"groups": ["impact", "import"], "repeat": 5}  # impact rows from before the rule
+    assert _filled({**store_only, "merged": [older]}) == ""
+    assert _filled({**store_only, "merged": [{**older, "impact_fill_s": 0.05}]}) != ""
+    assert _filled({**store_only, "merged": []}) == ""  # no impact rows at all
