@@ -89,14 +89,25 @@ MERGE (g:Meta {key: 'generation'}) ON CREATE SET g.value = 0, g.epoch = randomUU
 MERGE (s:Meta {key: 'change_seq'}) ON CREATE SET s.value = 0
 """
 
+# ``status_moves`` counts the moves of the generation that changed CI statuses only, so that
+# ``value - status_moves`` counts every other change (``Topology.structure``). A writer of an
+# earlier release moves ``value`` alone: its changes all count as structural, which is safe.
 BUMP_GENERATION: LiteralString = """
 MERGE (m:Meta {key: 'generation'}) ON CREATE SET m.value = 0, m.epoch = randomUUID()
-SET m.value = m.value + 1
+SET m.value = m.value + 1,
+    m.status_moves = coalesce(m.status_moves, 0) + CASE WHEN $structure THEN 0 ELSE 1 END
 """
 
 READ_GENERATION: LiteralString = """
 OPTIONAL MATCH (m:Meta {key: 'generation'})
-RETURN m.epoch AS epoch, m.value AS value
+RETURN m.epoch AS epoch, m.value AS value, m.value - coalesce(m.status_moves, 0) AS structure
+"""
+
+# The statuses of a chunk of CIs, in the order of TOPOLOGY_NODES.
+TOPOLOGY_STATUSES: LiteralString = """
+MATCH (c:CI) USING INDEX SEEK c:CI(id) WHERE c.id > $after
+WITH c ORDER BY c.id LIMIT $limit
+RETURN collect(c.id) AS ids, collect(coalesce($status_index[c.status], 0)) AS statuses
 """
 
 # Reserves ``$count`` consecutive sequence numbers; the lock on the node orders writers.

@@ -22,6 +22,7 @@ This is the only module that imports ``neo4j``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import os
 import threading
@@ -1176,6 +1177,14 @@ class Neo4jStore:
         assert topology is not None  # read(consistent=False) always returns one
         return topology
 
+    def statuses_since(self, topology: Topology) -> Topology | None:
+        type_names, class_names = self.registry.fingerprint()
+        current = _TopologyReader(self._single, type_names, class_names).statuses(topology)
+        if current is not None and current is not topology:
+            with self._topology_lock:
+                self._topology = current
+        return current
+
     def _single(self, query: LiteralString, **params: Any) -> neo4j.Record:
         """The one record of ``query``, read in a read transaction of its own."""
         return self._read(lambda tx: tx.run(query, params).single(strict=True))
@@ -1222,6 +1231,7 @@ class _Write:
         self.ctx = ctx
         self.entries: list[dict[str, Any]] = []  # :Change rows, numbered, for finish()
         self.structural = False  # the topology (structure, a class, a status, teams) changed
+        self.moved_structure = False  # ... and not only CI statuses (Topology.structure)
         self.pending: neo4j.Result | None = None
         self.times: dict[datetime, str] = {}
 
@@ -1265,22 +1275,12 @@ class _Write:
                 old_label: str | None = None
                 if old is None:
                     created += 1
-                    self.structural = True
+                    self.structural = self.moved_structure = True
                 else:
                     updated += 1
-                    if (
-                        old.ci_class,
-                        old.status,
-                        old.redundancy,
-                        old.owner,
-                        old.support_group,
-                    ) != (
-                        new.ci_class,
-                        new.status,
-                        new.redundancy,
-                        new.owner,
-                        new.support_group,
-                    ):
+                    if _structure_of(old) != _structure_of(new):
+                        self.structural = self.moved_structure = True
+                    elif old.status != new.status:
                         self.structural = True
                     if old.ci_class != new.ci_class and old.ci_class in self.registry.classes:
                         old_label = self.registry.classes[old.ci_class].label
@@ -1324,7 +1324,7 @@ class _Write:
             if old is None:
                 missing[rel_type].append(self.new_rel_row(new, base + i + 1, nids))
                 created += 1
-                self.structural = True
+                self.structural = self.moved_structure = True
                 continue
             stored = batch.prepare_relationship(old, new, self.ctx)
             if stored is None:
@@ -1459,7 +1459,7 @@ class _Write:
             params = [_key_param(r.key) for r, _ in chunk]
             self.tx.run(cypher.DELETE_RELATIONSHIPS, keys=params).consume()
         if gone:
-            self.structural = True
+            self.structural = self.moved_structure = True
         return WriteResult(deleted=len(gone))
 
     def delete_cis(self, existing: Mapping[CiId, ConfigurationItem]) -> None:
@@ -1479,7 +1479,7 @@ class _Write:
                 self.hand_over([(record["id"], record["r"])])
         for chunk in _chunks(ids):
             self.tx.run(cypher.DELETE_CIS, ids=chunk).consume()
-        self.structural = True
+        self.structural = self.moved_structure = True
 
     def source_records(self, records: Sequence[SourceRecord]) -> None:
         if records:
@@ -1498,9 +1498,14 @@ class _Write:
         for rows in _chunks(self.entries):
             self.send(cypher.CREATE_CHANGES, rows=rows)
         if self.structural:
-            self.send(cypher.BUMP_GENERATION)
+            self.send(cypher.BUMP_GENERATION, structure=self.moved_structure)
         if self.pending is not None:
             self.pending.consume()  # its errors surface here, inside the transaction function
+
+
+def _structure_of(ci: ConfigurationItem) -> tuple[object, ...]:
+    """What of a CI a topology holds besides its status (see ``Topology.structure``)."""
+    return (ci.ci_class, ci.redundancy, ci.owner, ci.support_group)
 
 
 # Stored redundancy texts, parsed once per process: many CIs share their groups' text, and
@@ -1529,14 +1534,56 @@ class _TopologyReader:
         self.class_names = class_names
 
     def _generation(self) -> str:
+        return self._versions()[0]
+
+    def _versions(self) -> tuple[str, str | None]:
+        """The generation and the structure count (None before the database has either)."""
         record = self.query(cypher.READ_GENERATION)
         if record["value"] is None:
-            return "none"
-        return f"{record['epoch']}-{record['value']}"
+            return "none", None
+        return f"{record['epoch']}-{record['value']}", f"{record['epoch']}-{record['structure']}"
+
+    def statuses(self, topology: Topology) -> Topology | None:
+        """``topology`` with the statuses of now, when only statuses changed since it was
+        read; the same object when nothing did; None when anything else did (or a writer
+        moved the generation during the read)."""
+        generation, structure = self._versions()
+        if topology.structure is None or structure != topology.structure:
+            return None
+        if generation == topology.generation:
+            return topology
+        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
+        statuses = np.zeros(topology.node_count, dtype=np.int8)
+        seen = 0
+        after = ""
+        while True:
+            chunk = self.query(
+                cypher.TOPOLOGY_STATUSES,
+                after=after,
+                limit=TOPOLOGY_CHUNK,
+                status_index=status_index,
+            )
+            chunk_ids: list[CiId] = chunk["ids"]
+            if not chunk_ids:
+                break
+            try:  # the topology's numbering (code point order, see read())
+                at = [topology.number(ci) for ci in chunk_ids]
+            except NotFoundError:
+                return None
+            statuses[at] = chunk["statuses"]
+            seen += len(chunk_ids)
+            if len(chunk_ids) < TOPOLOGY_CHUNK:
+                break
+            after = chunk_ids[-1]
+        if seen != topology.node_count or self._versions() != (generation, structure):
+            return None
+        return dataclasses.replace(
+            topology, statuses=statuses, generation=generation, as_of=utcnow()
+        )
 
     def read(self, *, consistent: bool = True) -> Topology | None:
         """The topology, or None when a writer changed the generation during the read."""
-        generation = self._generation()
+        generation, structure = self._versions()
         class_index = {name: i for i, name in enumerate(self.class_names)}
         type_index = {name: i for i, name in enumerate(self.type_names)}
         status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
@@ -1644,4 +1691,5 @@ class _TopologyReader:
             as_of=utcnow(),
             _numbers=position,
             teams=teams,
+            structure=structure if consistent else None,
         )

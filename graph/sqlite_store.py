@@ -17,6 +17,7 @@ integers.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -167,6 +168,11 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _structure_of(ci: ConfigurationItem) -> tuple[object, ...]:
+    """What of a CI a topology holds besides its status (see ``Topology.structure``)."""
+    return (ci.ci_class, ci.redundancy, ci.owner, ci.support_group)
+
+
 class SqliteStore:
     """The embedded store in directory ``path`` (created if missing)."""
 
@@ -235,6 +241,8 @@ class SqliteStore:
                     f"{self.file} has schema version {row[0]}; this release reads "
                     f"{SCHEMA_VERSION}. Export it with the release that wrote it."
                 )
+            # how many moves of the generation changed CI statuses only (see _versions)
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('status_moves', 0)")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -272,8 +280,24 @@ class SqliteStore:
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
-    def _bump(db: sqlite3.Connection) -> None:
-        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    def _bump(db: sqlite3.Connection, *, structure: bool = True) -> None:
+        """Move the generation; ``structure=False``: only CI statuses changed."""
+        db.execute(
+            "UPDATE meta SET value = value + 1"
+            " WHERE key = 'generation' OR (NOT ?1 AND key = 'status_moves')",
+            (structure,),
+        )
+
+    @staticmethod
+    def _versions(db: sqlite3.Connection) -> tuple[str, str]:
+        """The generation and the count of its moves other than status-only ones (the
+        structure count of ``Topology.structure``). A writer of an earlier release moves the
+        generation alone: its changes all count as structural, which is safe."""
+        values = dict(
+            db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'status_moves')")
+        )
+        generation = int(values["generation"])
+        return str(generation), str(generation - int(values.get("status_moves", 0)))
 
     @staticmethod
     def _insert_changes(db: sqlite3.Connection, changes: Sequence[Change]) -> None:
@@ -357,31 +381,29 @@ class SqliteStore:
         batch.validate_cis(cis, self.registry)
         batch.validate_relationships(relationships, self.registry)
         with self._write() as db:
-            ci_result = self._write_cis(db, cis, ctx)
+            ci_result, moved = self._write_cis(db, cis, ctx)
             rel_result = self._write_rels(db, relationships, ctx)
             if delete_relationships:
                 rel_result += self._delete_rels(db, delete_relationships, ctx)
             self._put_source_records(db, source_records)
-            if (
-                ci_result.created
-                + ci_result.updated
-                + rel_result.created
-                + rel_result.updated
-                + rel_result.deleted
-            ):
-                self._bump(db)
+            rels_changed = rel_result.created + rel_result.updated + rel_result.deleted
+            if ci_result.created + ci_result.updated + rels_changed:
+                self._bump(db, structure=moved or bool(rels_changed))
         return ci_result, rel_result
 
     def _write_cis(
         self, db: sqlite3.Connection, cis: Sequence[ConfigurationItem], ctx: WriteContext
-    ) -> WriteResult:
+    ) -> tuple[WriteResult, bool]:
+        """Write ``cis``; also whether the topology changed beyond statuses (a CI created,
+        or a class, redundancy, owner or support group changed)."""
         if not cis:
-            return WriteResult()
+            return WriteResult(), False
         existing = self._load_cis(db, [ci.id for ci in cis])
         rows: list[tuple[Any, ...]] = []
         written: list[ConfigurationItem] = []
         changes: list[Change] = []
         created = updated = 0
+        moved = False
         for new in cis:
             old = existing.get(new.id)
             stored = batch.prepare_ci(old, new, ctx)
@@ -392,8 +414,10 @@ class SqliteStore:
             changes.extend(batch.ci_changes(old, stored, ctx))
             if old is None:
                 created += 1
+                moved = True
             else:
                 updated += 1
+                moved = moved or _structure_of(old) != _structure_of(stored)
         db.executemany(
             "INSERT INTO ci (id, ci_class, name, status, environment, tags, redundancy, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -405,7 +429,8 @@ class SqliteStore:
         )
         self._index_identifiers(db, written)
         self._insert_changes(db, changes)
-        return WriteResult(created=created, updated=updated, unchanged=len(cis) - created - updated)
+        unchanged = len(cis) - created - updated
+        return WriteResult(created=created, updated=updated, unchanged=unchanged), moved
 
     def _index_identifiers(self, db: sqlite3.Connection, cis: Sequence[ConfigurationItem]) -> None:
         numbers = self._numbers(db, [ci.id for ci in cis])
@@ -480,9 +505,9 @@ class SqliteStore:
                 existing[ci_id].model_copy(update={"status": Status.RETIRED})
                 for ci_id in dict.fromkeys(ids)
             ]
-            result = self._write_cis(db, retired, ctx)
+            result, moved = self._write_cis(db, retired, ctx)
             if result.updated:
-                self._bump(db)
+                self._bump(db, structure=moved)
         return result
 
     def delete_cis(self, ids: Sequence[CiId], ctx: WriteContext) -> WriteResult:
@@ -968,9 +993,7 @@ class SqliteStore:
         type_index = {name: i for i, name in enumerate(type_names)}
         status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
         with self._read() as db:
-            generation = str(
-                db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-            )
+            generation, structure = self._versions(db)
             # Row by row, never fetchall(): a million rows as tuples of str are ~300 MB.
             count, max_n = db.execute("SELECT count(*), coalesce(max(n), 0) FROM ci").fetchone()
             position = np.full(max_n + 1, -1, dtype=np.int64)
@@ -1030,4 +1053,31 @@ class SqliteStore:
             generation=generation,
             as_of=utcnow(),
             teams=teams,
+            structure=structure,
         )
+
+    def statuses_since(self, topology: Topology) -> Topology | None:
+        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
+        with self._read() as db:
+            generation, structure = self._versions(db)
+            if topology.structure is None or structure != topology.structure:
+                return None
+            if generation == topology.generation:
+                return topology
+            ids: list[CiId] = []
+            statuses = np.empty(topology.node_count, dtype=np.int8)
+            for i, (ci_id, status) in enumerate(
+                db.execute("SELECT id, status FROM ci ORDER BY id")
+            ):
+                if i >= topology.node_count:
+                    return None
+                ids.append(ci_id)
+                statuses[i] = status_index[status]
+        if ids != topology.ids:  # the structure count says they are; never trust it blindly
+            return None
+        current = dataclasses.replace(
+            topology, statuses=statuses, generation=generation, as_of=utcnow()
+        )
+        with self._topology_lock:
+            self._topology = current
+        return current

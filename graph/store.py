@@ -108,6 +108,10 @@ class Topology:
     reused while it matches. ``teams`` is None where the topology was made without them
     (tests, generated benchmark data): impact analysis then takes the teams of the CIs it
     reads (the nearest 10,000) and says whether that was all of them.
+
+    ``structure`` is the store's count of the changes other than CI statuses (``None``: not
+    kept): while it matches, a store can bring a topology up to date by reading only its
+    statuses (``statuses_since``), which a resident index does instead of rebuilding.
     """
 
     ids: list[CiId]
@@ -123,6 +127,7 @@ class Topology:
     as_of: datetime
     _numbers: dict[CiId, int] = field(default_factory=dict, repr=False)
     teams: TeamColumns | None = None
+    structure: str | None = None
 
     def number(self, ci: CiId) -> int:
         """The node number of a CI id; raises NotFoundError."""
@@ -300,6 +305,12 @@ class Store(Protocol):
     # -- traversal ---------------------------------------------------------------------------
     def topology(self) -> Topology:
         """The current structure as arrays; cached while ``generation`` is unchanged."""
+        ...
+
+    def statuses_since(self, topology: Topology) -> Topology | None:
+        """``topology`` (read from this store) brought up to date when only CI statuses
+        changed since: its arrays shared, its statuses and generation current; the same
+        object when nothing changed. None when anything else did: read ``topology()``."""
         ...
 
 

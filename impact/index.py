@@ -388,6 +388,19 @@ class ImpactIndex:
     _views_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pool: list[Scratch] = field(default_factory=list, repr=False)
 
+    def with_topology(self, topology: Topology) -> ImpactIndex:
+        """This index for ``topology``, a later snapshot of the same structure (only its CI
+        statuses differ: see ``Topology.structure``): every array shared, no rebuild."""
+        if topology.ids is not self.topology.ids and topology.ids != self.topology.ids:
+            raise ValueError("with_topology needs a snapshot of the same structure")
+        return ImpactIndex(
+            topology=topology,
+            propagation=self.propagation,
+            plain=self.plain,
+            reverse=self.reverse,
+            groups=self.groups,
+        )
+
     def borrow(self) -> Scratch:
         """Working arrays for one query; hand them back with :meth:`give_back`."""
         try:

@@ -164,6 +164,7 @@ class ResidentIndex:
         self._watch_every: float | None = None
         self._closed = False
         self.rebuilds = 0  # indexes built (a rebuild that found the same topology not counted)
+        self.status_updates = 0  # held indexes brought up to date with new statuses only
 
     # -- answers -----------------------------------------------------------------------------
     def get(
@@ -364,19 +365,36 @@ class ResidentIndex:
                 self._changed.wait()
         return self._build()
 
+    def _statuses_only(self, previous: _Held | None) -> ImpactIndex | None:
+        """The held index brought up to date when only CI statuses changed in the store
+        (which no part of an index depends on): its arrays shared with the new statuses,
+        instead of a whole read and build. None when the store cannot tell, or more changed."""
+        since = getattr(self.store, "statuses_since", None)
+        if previous is None or not callable(since):
+            return None
+        old = previous.index
+        topology = since(old.topology)
+        if topology is None:
+            return None
+        return old if topology is old.topology else old.with_topology(topology)
+
     def _build(self) -> _Held:
-        """Read the topology and build its index (``_building`` set by the caller); swap it
-        in under the lock."""
+        """Bring the snapshot up to date (``_building`` set by the caller): new statuses on
+        the held index when only statuses changed, else read the topology and build its
+        index; swap it in under the lock."""
         with self._lock:
             since = self._building
             previous = self._held
         assert since is not None
         try:
-            topology = self.store.topology()
-            if previous is not None and previous.index.topology is topology:
-                index = previous.index  # the store's cached snapshot: nothing to rebuild
-            else:
-                index = build_index(topology, self.store.registry)
+            index = self._statuses_only(previous)
+            updated = index is not None and previous is not None and index is not previous.index
+            if index is None:
+                topology = self.store.topology()
+                if previous is not None and previous.index.topology is topology:
+                    index = previous.index  # the store's cached snapshot: nothing to rebuild
+                else:
+                    index = build_index(topology, self.store.registry)
         except Exception as exc:
             with self._lock:
                 self._building = None
@@ -385,7 +403,9 @@ class ResidentIndex:
                 self._changed.notify_all()
             raise
         with self._lock:
-            if previous is None or index is not previous.index:
+            if updated:
+                self.status_updates += 1
+            elif previous is None or index is not previous.index:
                 self.rebuilds += 1
             self._held = _Held(index, since)  # the swap: requests see the old or the new
             self._building = None

@@ -476,6 +476,75 @@ def test_topology_names_each_cis_teams_and_moves_when_they_change(store):
     assert teams(moved)["c"] == ("team-dc", None)
 
 
+def test_a_status_change_updates_a_topology_without_reading_it_again(store):
+    group = RedundancyGroup(name="g", members=("b",))
+    store.upsert_cis(
+        [ci("a", "application", redundancy=(group,)), ci("b", "virtual_machine"), ci("c")],
+        ctx(),
+    )
+    store.upsert_relationships([rel("a", "RUNS_ON", "b")], ctx())
+    topo = store.topology()
+    assert topo.structure is not None
+    assert store.statuses_since(topo) is topo  # nothing changed
+    store.upsert_cis([ci("b", "virtual_machine", status=Status.DOWN)], ctx(T0 + timedelta(1)))
+    current = store.statuses_since(topo)
+    assert current is not None and current is not topo
+    assert current.generation != topo.generation and store.topology() is current
+    assert STATUS_ORDER[current.statuses[current.number(CiId("b"))]] == Status.DOWN
+    assert list(current.statuses) == list(store._build_topology().statuses)  # a full read's
+    assert current.src is topo.src and current.ids is topo.ids and current.teams is topo.teams
+    store.retire_cis([CiId("c")], ctx(T0 + timedelta(2)))  # a retirement is a status too
+    retired = store.statuses_since(current)
+    assert retired is not None
+    assert STATUS_ORDER[retired.statuses[retired.number(CiId("c"))]] == Status.RETIRED
+    # anything else the topology holds moved: read it again
+    later = T0 + timedelta(3)
+    for change in (
+        lambda: store.upsert_cis([ci("d")], ctx(later)),
+        lambda: store.upsert_cis([ci("c", "site")], ctx(later)),
+        lambda: store.upsert_cis([ci("c", "site", owner="team-dc")], ctx(later)),
+        lambda: store.upsert_cis([ci("b", "virtual_machine", support_group="ops")], ctx(later)),
+        lambda: store.upsert_cis(
+            [ci("a", "application", redundancy=(RedundancyGroup(name="h", members=("b",)),))],
+            ctx(later),
+        ),
+        lambda: store.upsert_relationships([rel("a", "DEPENDS_ON", "c")], ctx(later)),
+        lambda: store.delete_relationships([(CiId("a"), "DEPENDS_ON", CiId("c"))], ctx(later)),
+        lambda: store.delete_cis([CiId("d")], ctx(later)),
+    ):
+        before = store.topology()
+        change()
+        assert store.statuses_since(before) is None
+    # a change of other fields moves no part of the topology but its statuses, if anything
+    before = store.topology()
+    store.upsert_cis([ci("c", "site", owner="team-dc", description="lobby")], ctx(later))
+    assert store.statuses_since(before) is not None
+
+
+def _move_generation_like_an_earlier_release(store) -> None:
+    """What a writer of a release before ``Topology.structure`` did on any change."""
+    from graph.sqlite_store import SqliteStore
+
+    if isinstance(store, SqliteStore):
+        with store._write() as db:
+            db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    else:
+        with store._session() as session:
+            session.run("MATCH (m:Meta {key: 'generation'}) SET m.value = m.value + 1").consume()
+
+
+def test_a_writer_that_does_not_count_status_moves_forces_a_whole_read(store):
+    """An earlier release (a replica not yet upgraded) moves the generation alone: each of
+    its changes counts as structural, so no topology is ever patched over one of them."""
+    store.upsert_cis([ci("a", "application"), ci("b")], ctx())
+    topo = store.topology()
+    _move_generation_like_an_earlier_release(store)
+    assert store.statuses_since(topo) is None
+    moved = store.topology()  # a whole read; then status-only changes are patched again
+    store.upsert_cis([ci("b", status=Status.DOWN)], ctx(T0 + timedelta(1)))
+    assert store.statuses_since(moved) is not None
+
+
 # -- import engine support --------------------------------------------------------------------
 
 

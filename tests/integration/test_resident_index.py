@@ -487,3 +487,44 @@ def test_a_call_may_reuse_a_recent_check_and_watching_can_stop(
     threading.Event().wait(0.2)
     assert counting.checks == stopped  # no more background round trips
     r.close()
+
+
+# -- status-only changes ----------------------------------------------------------------------
+
+
+def test_a_status_change_updates_the_held_index_without_a_rebuild(shop: Store) -> None:
+    """Statuses change often during an incident and no part of an index depends on them:
+    the held index takes the new statuses, its arrays shared; a structural change still
+    rebuilds. Answers use the current statuses (a CI already down counts in quorums)."""
+    from graph.model import RedundancyGroup, Status
+    from graph.store import STATUS_ORDER
+
+    pair = RedundancyGroup(name="vms", members=(CiId("vm1"), CiId("vm2")))
+    app = ConfigurationItem.model_validate(
+        {"id": "app", "class": "application", "name": "app", "redundancy": [pair.model_dump()]}
+    )
+    shop.upsert_cis([app, ci("vm1", "virtual_machine"), ci("vm2", "virtual_machine")], CTX)
+    shop.upsert_relationships([rel("app", "RUNS_ON", "vm1"), rel("app", "RUNS_ON", "vm2")], CTX)
+    r = ResidentIndex(shop, max_staleness=0)
+    first = r.get()
+    radius = propagate(first.index, {first.index.topology.number(CiId("vm2")): ImpactState.DOWN})
+    assert radius.state_of(first.index.topology.number(CiId("app"))) is not ImpactState.DOWN
+
+    vm1_down = ConfigurationItem.model_validate(
+        {"id": "vm1", "class": "virtual_machine", "name": "vm1", "status": "down"}
+    )
+    shop.upsert_cis([vm1_down], CTX)
+    second = r.get()
+    assert second.fresh and second.store_generation == second.generation
+    assert (r.rebuilds, r.status_updates) == (1, 1)
+    assert second.index is not first.index and second.index.plain is first.index.plain
+    topo = second.index.topology
+    assert STATUS_ORDER[topo.statuses[topo.number(CiId("vm1"))]] is Status.DOWN
+    report = analyse_impact(shop, {CiId("vm2"): ImpactState.DOWN}, resident=r)
+    assert {a.id: a.state for a in report.affected.items}["app"] is ImpactState.DOWN
+
+    connect_cache(shop)  # structural: a whole read and build
+    third = r.get()
+    assert (r.rebuilds, r.status_updates) == (2, 1) and third.index.plain is not first.index.plain
+    assert reached(third, "cache") >= {"cache", "app", "web"}
+    r.close()
