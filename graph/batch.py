@@ -186,6 +186,17 @@ def plan_ci(
     return CiWrite(new, first_seen, last_seen, changes)
 
 
+def moves_structure(old: ConfigurationItem, new: ConfigurationItem) -> bool:
+    """Whether updating ``old`` to ``new`` changes what a topology holds of a CI besides its
+    status (its class, redundancy groups and teams): see ``Topology.structure``."""
+    return (old.ci_class, old.redundancy, old.owner, old.support_group) != (
+        new.ci_class,
+        new.redundancy,
+        new.owner,
+        new.support_group,
+    )
+
+
 def ci_changes(
     old: ConfigurationItem | None, new: ConfigurationItem, ctx: WriteContext
 ) -> list[Change]:

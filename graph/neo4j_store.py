@@ -1278,7 +1278,7 @@ class _Write:
                     self.structural = self.moved_structure = True
                 else:
                     updated += 1
-                    if _structure_of(old) != _structure_of(new):
+                    if batch.moves_structure(old, new):
                         self.structural = self.moved_structure = True
                     elif old.status != new.status:
                         self.structural = True
@@ -1501,11 +1501,6 @@ class _Write:
             self.send(cypher.BUMP_GENERATION, structure=self.moved_structure)
         if self.pending is not None:
             self.pending.consume()  # its errors surface here, inside the transaction function
-
-
-def _structure_of(ci: ConfigurationItem) -> tuple[object, ...]:
-    """What of a CI a topology holds besides its status (see ``Topology.structure``)."""
-    return (ci.ci_class, ci.redundancy, ci.owner, ci.support_group)
 
 
 # Stored redundancy texts, parsed once per process: many CIs share their groups' text, and

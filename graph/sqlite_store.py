@@ -168,11 +168,6 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _structure_of(ci: ConfigurationItem) -> tuple[object, ...]:
-    """What of a CI a topology holds besides its status (see ``Topology.structure``)."""
-    return (ci.ci_class, ci.redundancy, ci.owner, ci.support_group)
-
-
 class SqliteStore:
     """The embedded store in directory ``path`` (created if missing)."""
 
@@ -417,7 +412,7 @@ class SqliteStore:
                 moved = True
             else:
                 updated += 1
-                moved = moved or _structure_of(old) != _structure_of(stored)
+                moved = moved or batch.moves_structure(old, stored)
         db.executemany(
             "INSERT INTO ci (id, ci_class, name, status, environment, tags, redundancy, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
