@@ -53,7 +53,8 @@ SERVING_STALENESS: Final = timedelta(seconds=30)  # the API replicas' default bo
 class IndexSource(Protocol):
     """What a resident index reads: both stores are one. ``generation()`` (optional: without
     it, ``topology()`` is called, which reads the generation and reuses its own cache) is the
-    cheap check; ``topology()`` the full read."""
+    cheap check; ``topology()`` the full read; ``statuses_since(topology)`` (optional) the
+    read of the status column alone, when nothing else changed."""
 
     registry: Registry
 
