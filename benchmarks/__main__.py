@@ -397,7 +397,16 @@ PEER_OURS_NEO_WATCHED = (
     "ours (neo4j), warm: generation watched in the background "
     f"(recheck {OursOnNeo4j.RECHECK_MS:.0f} ms)"
 )
-PEERS_OURS_NEO = (PEER_OURS_NEO, PEER_OURS_NEO_WATCHED, PEER_OURS_NEO_COLD, PEER_OURS_NEO_STALE)
+PEER_OURS_NEO_STATUS = (
+    "ours (neo4j), first request after a status change: synchronous (status column only)"
+)
+PEERS_OURS_NEO = (
+    PEER_OURS_NEO,
+    PEER_OURS_NEO_WATCHED,
+    PEER_OURS_NEO_COLD,
+    PEER_OURS_NEO_STATUS,
+    PEER_OURS_NEO_STALE,
+)
 
 
 def build_dataset(
@@ -781,7 +790,7 @@ def _ours_neo4j(
                 f"timed from {_named(after_change)} only (re-reading the snapshot dominates "
                 "and does not depend on the case; make bench-full adds the site)",
             )
-            for peer in (PEER_OURS_NEO_COLD, PEER_OURS_NEO_STALE)
+            for peer in (PEER_OURS_NEO_COLD, PEER_OURS_NEO_STATUS, PEER_OURS_NEO_STALE)
         ]
         return rows
     try:
@@ -806,6 +815,35 @@ def _ours_neo4j(
                 "impact",
                 case.label,
                 PEER_OURS_NEO_COLD,
+                Status.ERROR,
+                note=f"{type(exc).__name__}: {exc}",
+            )
+        )
+    try:
+        times, first, updates = ours.cold_status(ids, 1 + opts.repeat)
+        topo_ids = ours.sync().topology.ids
+        status, note = check(first)
+        if updates != len(times):
+            status, note = Status.MISMATCH, f"{len(times) - updates} requests rebuilt the index"
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                PEER_OURS_NEO_STATUS,
+                status,
+                timing=Timing(times[0], tuple(times[1:])),
+                proxies=dict(first.proxies),
+                note=note
+                or "after a status change: the status column read alone (statuses_since), "
+                "the index's other arrays kept, + propagate + explanations",
+            )
+        )
+    except Exception as exc:
+        rows.append(
+            Row(
+                "impact",
+                case.label,
+                PEER_OURS_NEO_STATUS,
                 Status.ERROR,
                 note=f"{type(exc).__name__}: {exc}",
             )

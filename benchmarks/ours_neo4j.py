@@ -28,6 +28,10 @@ generation first (one round trip). Four figures, all honest:
 * **synchronous resync** (:meth:`OursOnNeo4j.cold`): today's cold, the policy of one-shot
   runs and of requests demanding a fresh answer: after the same change, the timed request
   re-reads the whole ``topology()`` from Neo4j and rebuilds the index before answering.
+* **after a status change, synchronous** (:meth:`OursOnNeo4j.cold_status`): the marker's
+  source CI changes status (operational / maintenance, in turn; untimed), as monitoring
+  writes during an incident; the timed request demands a fresh answer, and the resident
+  index reads the status column alone (``Store.statuses_since``) instead of the topology.
 
 Freshness: the index is the snapshot of generation ``Topology.generation`` taken at
 ``Topology.as_of``; each answer's :class:`~impact.resident.Snapshot` says whether the store had
@@ -45,7 +49,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from graph.model import CiId, Relationship, WriteContext, utcnow
+from graph.model import CiId, Relationship, Status, WriteContext, utcnow
 from graph.store import Store
 from impact.index import I32, ImpactIndex
 from impact.propagation import ImpactState, propagate
@@ -112,6 +116,7 @@ class OursOnNeo4j:
     max_staleness: float = SERVING_STALENESS.total_seconds()
     resident: ResidentIndex = field(init=False)
     _marked: bool = field(default=False, init=False)
+    _restatused: bool = field(default=False, init=False)  # the marker's source status moved
     _oldest_reuse: timedelta = field(default=timedelta(0), init=False)
     _watched: int = field(default=0, init=False)
     _own_checks: int = field(default=0, init=False)  # watched answers that found no recent check
@@ -185,6 +190,37 @@ class OursOnNeo4j:
                 "a first request after it would find the snapshot in sync"
             )
         return after
+
+    def status_change(self) -> None:
+        """A change of one CI's status only (the marker's source, in the micro-graphs)."""
+        before = self.generation()
+        ci = self.store.get_ci(self.marker.source)
+        if ci is None:
+            raise RuntimeError(f"{self.marker.source} is not in the store")
+        status = Status.MAINTENANCE if ci.status is Status.OPERATIONAL else Status.OPERATIONAL
+        self.store.upsert_cis([ci.model_copy(update={"status": status})], self._ctx)
+        self._restatused = not self._restatused
+        if self.generation() == before:
+            raise RuntimeError(f"a new status of {ci.id} left the generation at {before}")
+
+    def cold_status(self, ids: Sequence[str], runs: int) -> tuple[list[float], Answer, int]:
+        """``runs`` first requests after a status change demanding a fresh answer, in
+        milliseconds, the first answer, and how many of them read the statuses alone."""
+        times: list[float] = []
+        first: Answer | None = None
+        updates = self.resident.status_updates
+        for _ in range(runs):
+            self.sync()
+            self.status_change()
+            start = time.perf_counter()
+            snapshot = self.resident.get(max_staleness=FRESH)
+            result = answer(snapshot.index, ids)
+            times.append((time.perf_counter() - start) * 1000)
+            if not snapshot.fresh:
+                raise RuntimeError(f"a synchronous status refresh answered from behind: {snapshot}")
+            first = first or result
+        assert first is not None
+        return times, first, self.resident.status_updates - updates
 
     def cold(self, ids: Sequence[str], runs: int) -> tuple[list[float], Answer]:
         """``runs`` synchronous resyncs (first requests after a change demanding a fresh
@@ -267,6 +303,8 @@ class OursOnNeo4j:
         if self._marked:
             self.store.delete_relationships([self.marker.key], self._ctx)
             self._marked = False
+        if self._restatused:
+            self.status_change()  # back to the status it was loaded with
         self.resident.close()
 
     def freshness(self) -> str:

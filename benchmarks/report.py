@@ -134,18 +134,25 @@ def write_results(
         kept = [r for r in earlier.get("rows", []) if r.get("group") not in run["groups"]]
         if kept:
             groups = sorted({r["group"] for r in kept}, key=list(GROUP_TITLES).index)
-            prior = [m for m in earlier.get("merged", []) if set(m["groups"]) & set(groups)]
-            if not prior:
-                prior = [
+            # where each kept group was measured: the earlier run's own groups, and those it
+            # had kept in turn from runs before it
+            prior = [
+                {**m, "groups": [g for g in m["groups"] if g in groups]}
+                for m in earlier.get("merged", [])
+                if set(m["groups"]) & set(groups)
+            ]
+            own = [g for g in earlier.get("groups", groups) if g in groups]
+            if own:
+                prior.append(
                     {
-                        "groups": groups,
+                        "groups": own,
                         "command": earlier.get("command", ""),
                         "started": earlier.get("started", ""),
                         # how the kept impact rows were measured (see _filled)
                         "repeat": earlier.get("repeat"),
                         "impact_fill_s": earlier.get("impact_fill_s", 0.0),
                     }
-                ]
+                )
             run = {**run, "merged": prior, "rows": run["rows"] + kept}
             merged += [Row.from_json(r) for r in kept]
             order = list(GROUP_TITLES)

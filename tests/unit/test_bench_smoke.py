@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -143,3 +144,37 @@ def test_the_fill_rule_follows_the_impact_rows_of_a_merged_run() -> None:
     assert _filled({**store_only, "merged": [older]}) == ""
     assert _filled({**store_only, "merged": [{**older, "impact_fill_s": 0.05}]}) != ""
     assert _filled({**store_only, "merged": []}) == ""  # no impact rows at all
+
+
+def test_merged_runs_say_where_each_kept_group_was_measured(tmp_path: Path) -> None:
+    """A run of one group keeps the others from the run before it, and that run may itself
+    have kept groups from an earlier one: the header names each group's own run."""
+    from benchmarks.measure import Row
+    from benchmarks.report import write_results
+
+    def run(command: str, groups: list[str], started: str) -> dict[str, Any]:
+        rows = [{"group": g, "case": "c", "peer": "p", "status": "ok"} for g in groups]
+        return {
+            "date": "d",
+            "size": 100_000,
+            "command": command,
+            "groups": groups,
+            "started": started,
+            "repeat": 5,
+            "rows": rows,
+        }
+
+    def write(command: str, groups: list[str], started: str) -> tuple[dict[str, Any], list]:
+        this = run(command, groups, started)
+        _, merged, rows = write_results(path, this, [Row.from_json(r) for r in this["rows"]])
+        return merged, rows
+
+    path = tmp_path / "results.json"
+    write("full", ["store", "impact", "import", "api"], "t1")
+    write("only store", ["store"], "t2")
+    merged, rows = write("only impact", ["impact"], "t3")
+    assert sorted((m["command"], tuple(m["groups"])) for m in merged["merged"]) == [
+        ("full", ("import", "api")),
+        ("only store", ("store",)),
+    ]
+    assert sorted(r.group for r in rows) == ["api", "impact", "import", "store"]
