@@ -793,61 +793,54 @@ def _ours_neo4j(
             for peer in (PEER_OURS_NEO_COLD, PEER_OURS_NEO_STATUS, PEER_OURS_NEO_STALE)
         ]
         return rows
-    try:
-        times, first = ours.cold(ids, 1 + opts.repeat)
-        topo_ids = ours.sync().topology.ids
-        status, note = check(first)
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_COLD,
-                status,
-                timing=Timing(times[0], tuple(times[1:])),
-                proxies=dict(first.proxies),
-                note=note
-                or "after a change: topology() snapshot + build_index + propagate + explanations",
+
+    def fresh_row(peer: str, run: Callable[[], tuple[list[float], Answer, str]], what: str) -> Row:
+        """A row of first requests demanding a fresh answer after a change: ``run`` gives
+        their times, the first answer and what went wrong beyond its reach set ("" if none)."""
+        nonlocal topo_ids
+        try:
+            times, first, wrong = run()
+            topo_ids = ours.sync().topology.ids
+            status, note = check(first)
+            if wrong:
+                status, note = Status.MISMATCH, wrong
+        except Exception as exc:
+            return Row(
+                "impact", case.label, peer, Status.ERROR, note=f"{type(exc).__name__}: {exc}"
             )
+        return Row(
+            "impact",
+            case.label,
+            peer,
+            status,
+            timing=Timing(times[0], tuple(times[1:])),
+            proxies=dict(first.proxies),
+            note=note or what,
         )
-    except Exception as exc:
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_COLD,
-                Status.ERROR,
-                note=f"{type(exc).__name__}: {exc}",
-            )
-        )
-    try:
+
+    def resynced() -> tuple[list[float], Answer, str]:
+        return (*ours.cold(ids, 1 + opts.repeat), "")
+
+    def restatused() -> tuple[list[float], Answer, str]:
         times, first, updates = ours.cold_status(ids, 1 + opts.repeat)
-        topo_ids = ours.sync().topology.ids
-        status, note = check(first)
-        if updates != len(times):
-            status, note = Status.MISMATCH, f"{len(times) - updates} requests rebuilt the index"
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_STATUS,
-                status,
-                timing=Timing(times[0], tuple(times[1:])),
-                proxies=dict(first.proxies),
-                note=note
-                or "after a status change: the status column read alone (statuses_since), "
-                "the index's other arrays kept, + propagate + explanations",
-            )
+        rebuilt = len(times) - updates
+        return times, first, f"{rebuilt} requests rebuilt the index" if rebuilt else ""
+
+    rows.append(
+        fresh_row(
+            PEER_OURS_NEO_COLD,
+            resynced,
+            "after a change: topology() snapshot + build_index + propagate + explanations",
         )
-    except Exception as exc:
-        rows.append(
-            Row(
-                "impact",
-                case.label,
-                PEER_OURS_NEO_STATUS,
-                Status.ERROR,
-                note=f"{type(exc).__name__}: {exc}",
-            )
+    )
+    rows.append(
+        fresh_row(
+            PEER_OURS_NEO_STATUS,
+            restatused,
+            "after a status change: the status column read alone (statuses_since), the "
+            "index's other arrays kept, + propagate + explanations",
         )
+    )
     try:
         run = ours.serving(ids, expected, 1 + opts.repeat)
         rows.append(

@@ -41,7 +41,7 @@ moved on when it was checked, and since when at most.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -206,36 +206,33 @@ class OursOnNeo4j:
     def cold_status(self, ids: Sequence[str], runs: int) -> tuple[list[float], Answer, int]:
         """``runs`` first requests after a status change demanding a fresh answer, in
         milliseconds, the first answer, and how many of them read the statuses alone."""
-        times: list[float] = []
-        first: Answer | None = None
         updates = self.resident.status_updates
-        for _ in range(runs):
-            self.sync()
-            self.status_change()
-            start = time.perf_counter()
-            snapshot = self.resident.get(max_staleness=FRESH)
-            result = answer(snapshot.index, ids)
-            times.append((time.perf_counter() - start) * 1000)
-            if not snapshot.fresh:
-                raise RuntimeError(f"a synchronous status refresh answered from behind: {snapshot}")
-            first = first or result
-        assert first is not None
+        times, first = self._fresh_after(self.status_change, ids, runs)
         return times, first, self.resident.status_updates - updates
 
     def cold(self, ids: Sequence[str], runs: int) -> tuple[list[float], Answer]:
         """``runs`` synchronous resyncs (first requests after a change demanding a fresh
         answer), in milliseconds, and the first answer."""
+        return self._fresh_after(self.change, ids, runs)
+
+    def _fresh_after(
+        self, change: Callable[[], object], ids: Sequence[str], runs: int
+    ) -> tuple[list[float], Answer]:
+        """``runs`` times: in sync, ``change`` (untimed), then a timed request demanding a
+        fresh answer; the times (ms) and the first answer."""
         times: list[float] = []
         first: Answer | None = None
         for _ in range(runs):
             self.sync()
-            self.change()
+            change()
             start = time.perf_counter()
             snapshot = self.resident.get(max_staleness=FRESH)
             result = answer(snapshot.index, ids)
             times.append((time.perf_counter() - start) * 1000)
             if not snapshot.fresh:
-                raise RuntimeError(f"a synchronous resync answered from behind: {snapshot}")
+                raise RuntimeError(
+                    f"a fresh request after a change answered from behind: {snapshot}"
+                )
             first = first or result
         assert first is not None
         return times, first
