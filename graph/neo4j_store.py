@@ -77,7 +77,15 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, TeamColumns, Topology
+from graph.store import (
+    ALL_CIS,
+    STATUS_NUMBERS,
+    CiFilter,
+    Page,
+    Subgraph,
+    TeamColumns,
+    Topology,
+)
 
 CHUNK = 10_000  # rows per UNWIND statement; a call's chunks share one transaction
 TOPOLOGY_CHUNK = 100_000  # CIs per column-wise topology query
@@ -1547,7 +1555,6 @@ class _TopologyReader:
             return None
         if generation == topology.generation:
             return topology
-        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
         statuses = np.zeros(topology.node_count, dtype=np.int8)
         seen = 0
         after = ""
@@ -1556,7 +1563,7 @@ class _TopologyReader:
                 cypher.TOPOLOGY_STATUSES,
                 after=after,
                 limit=TOPOLOGY_CHUNK,
-                status_index=status_index,
+                status_index=STATUS_NUMBERS,
             )
             chunk_ids: list[CiId] = chunk["ids"]
             if not chunk_ids:
@@ -1581,7 +1588,6 @@ class _TopologyReader:
         generation, structure = self._versions()
         class_index = {name: i for i, name in enumerate(self.class_names)}
         type_index = {name: i for i, name in enumerate(self.type_names)}
-        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
         ids: list[CiId] = []
         nids: list[int] = []
         classes: list[int] = []
@@ -1611,7 +1617,7 @@ class _TopologyReader:
                     after=after,
                     limit=TOPOLOGY_CHUNK,
                     class_index=class_index,
-                    status_index=status_index,
+                    status_index=STATUS_NUMBERS,
                 )
                 edges = pending.result()
                 chunk_ids: list[CiId] = nodes["ids"]

@@ -55,7 +55,15 @@ from graph.model import (
     normalise_identifier,
     utcnow,
 )
-from graph.store import ALL_CIS, STATUS_ORDER, CiFilter, Page, Subgraph, TeamColumns, Topology
+from graph.store import (
+    ALL_CIS,
+    STATUS_NUMBERS,
+    CiFilter,
+    Page,
+    Subgraph,
+    TeamColumns,
+    Topology,
+)
 
 DB_FILE = "cmdb.sqlite3"
 SCHEMA_VERSION = 1
@@ -986,7 +994,6 @@ class SqliteStore:
         type_names, class_names = self.registry.fingerprint()
         class_index = {name: i for i, name in enumerate(class_names)}
         type_index = {name: i for i, name in enumerate(type_names)}
-        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
         with self._read() as db:
             generation, structure = self._versions(db)
             # Row by row, never fetchall(): a million rows as tuples of str are ~300 MB.
@@ -1000,7 +1007,7 @@ class SqliteStore:
                 position[n] = i
                 ids.append(ci_id)
                 classes[i] = class_index.get(ci_class, -1)
-                statuses[i] = status_index[status]
+                statuses[i] = STATUS_NUMBERS[status]
             redundancy: dict[int, tuple[RedundancyGroup, ...]] = {}
             for n, groups in db.execute(
                 "SELECT n, redundancy FROM ci WHERE redundancy IS NOT NULL"
@@ -1052,7 +1059,6 @@ class SqliteStore:
         )
 
     def statuses_since(self, topology: Topology) -> Topology | None:
-        status_index = {s.value: i for i, s in enumerate(STATUS_ORDER)}
         with self._read() as db:
             generation, structure = self._versions(db)
             if topology.structure is None or structure != topology.structure:
@@ -1067,7 +1073,7 @@ class SqliteStore:
                 if i >= topology.node_count:
                     return None
                 ids.append(ci_id)
-                statuses[i] = status_index[status]
+                statuses[i] = STATUS_NUMBERS[status]
         if ids != topology.ids:  # the structure count says they are; never trust it blindly
             return None
         current = dataclasses.replace(

@@ -148,6 +148,8 @@ class Topology:
 
 
 STATUS_ORDER: tuple[Status, ...] = tuple(Status)
+# a status's number in Topology.statuses, by its stored text
+STATUS_NUMBERS: dict[str, int] = {s.value: i for i, s in enumerate(STATUS_ORDER)}
 
 
 @runtime_checkable
