@@ -412,7 +412,7 @@ class ImpactIndex:
         pool = self._pool
         # two threads may both pass the size check (the pool then holds a few more); never
         # pool one scratch twice, or two queries would share it
-        if len(pool) < 4 and all(held is not scratch for held in pool):
+        if len(pool) < 4 and scratch not in pool:  # Scratch compares by identity
             pool.append(scratch)
 
     @property
@@ -447,6 +447,8 @@ class ImpactIndex:
 
     def view(self, filter: ImpactFilter) -> View:
         """The plain CSR restricted to ``filter``'s classes and types (cached, 8 at most)."""
+        if not filter.classes and not filter.types:
+            return self.plain  # the common case, without the cache's lock
         key = (filter.classes, filter.types)
         with self._views_lock:
             found = self._views.get(key)

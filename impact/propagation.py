@@ -197,7 +197,11 @@ class BlastRadius:
     @_once
     def counts(self) -> dict[ImpactState, int]:
         """How many affected CIs (the failed ones included) are in each state."""
-        per_code = np.bincount(self.states.view(np.uint8), minlength=4).tolist()
+        if self.count <= _FEW:  # a handful: counted as Python ints, no array call
+            codes = self.states.tolist()
+            per_code = [0, codes.count(1), codes.count(2), codes.count(3)]
+        else:
+            per_code = np.bincount(self.states.view(np.uint8), minlength=4).tolist()
         return dict(zip(STATES[1:], per_code[1:], strict=True))  # codes 1-3: the enum's order
 
     def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
@@ -213,6 +217,8 @@ class BlastRadius:
     @_once
     def nodes(self) -> I32:
         """Affected CIs (failed ones included), nearest first, then by node number."""
+        if self.count <= 1:
+            return self.affected.copy()
         if self.count <= _FEW:  # a handful: sorted as Python ints, few array calls
             hops = self._s.out_distance[: self.count].tolist()
             pairs = sorted(zip(hops, self.affected.tolist(), strict=True))
@@ -689,6 +695,17 @@ def propagate(
 
     s = index.borrow()
     s.begin()
+    if _leaves_only(view, failures):
+        return BlastRadius(
+            index,
+            view=view,
+            filter=filter,
+            failed=failures,
+            baseline=baseline,
+            scratch=s,
+            count=_leaves(s, down_seeds, deg_seeds),
+            limit=limit,
+        )
     try:
         count = _run(
             index,
@@ -713,6 +730,29 @@ def propagate(
         count=count,
         limit=limit,
     )
+
+
+def _leaves_only(view: View, failures: Mapping[int, ImpactState]) -> bool:
+    """No failed CI has a plain entry or a membership in ``view``, so none can fail another:
+    the answer is theirs alone, which :func:`_leaves` writes without the cost of calling the
+    kernel (most CIs are leaves: users, top services). A few failed CIs are checked; more
+    go to the kernel."""
+    return len(failures) <= _FEW and not any(view.flags[v] for v in failures)
+
+
+def _leaves(s: Scratch, down: list[int], degraded: list[int]) -> int:
+    """The kernel's writes for failed CIs none of which can fail another: each at step 0
+    (:func:`_simulate`'s first two loops; its state bytes stay clear). Returns the count."""
+    zero, nf = s.zero, 0
+    for v in down:
+        s.times[v] = zero  # went down and failed
+        s.failed_queue[nf], s.out_state[nf], s.out_distance[nf] = v, _DOWN, 0
+        nf += 1
+    for v in degraded:
+        s.t_fail[v] = zero
+        s.failed_queue[nf], s.out_state[nf], s.out_distance[nf] = v, _DEG, 0
+        nf += 1
+    return nf
 
 
 _NO_BASELINE: Final = np.zeros(0, dtype=np.int8)
@@ -982,10 +1022,14 @@ COMPILE_FROM = 20_000
 
 
 def _kernel_for(index: ImpactIndex) -> Callable[..., int]:
-    size = index.node_count + index.plain.csr.edge_count
-    if size >= COMPILE_FROM or _kernel.cache_info().currsize:
+    if _compiled:  # once loaded, every index uses it (read on the path of every query)
+        return _compiled[0]
+    if index.node_count + index.plain.csr.edge_count >= COMPILE_FROM:
         return _kernel()
     return _simulate
+
+
+_compiled: list[Callable[..., int]] = []  # the compiled kernel, once loaded
 
 
 @functools.cache
@@ -994,7 +1038,9 @@ def _kernel() -> Callable[..., int]:
     cache (``__pycache__``), else compiled there and then (seconds, once per install)."""
     import numba  # imported here: it takes ~0.5 s
 
-    return numba.njit(cache=True, nogil=True)(_simulate)
+    compiled: Callable[..., int] = numba.njit(cache=True, nogil=True)(_simulate)
+    _compiled.append(compiled)
+    return compiled
 
 
 _RECORD: Final = 5  # int32 per record of _walk_back: CI, code, step, parent record, entry

@@ -178,3 +178,50 @@ def test_concurrent_queries_never_share_working_arrays() -> None:
     assert all(results)
     held = index._pool
     assert 1 <= len(held) <= 4 + 4 and len({id(s) for s in held}) == len(held)
+
+
+@pytest.mark.parametrize("kind", ["compiled", "python"])
+def test_leaves_are_answered_as_the_kernel_answers(kind: str, monkeypatch) -> None:
+    """Failed CIs none of which can fail another (no plain entry and no membership in the
+    filter's view) are answered without calling the kernel: the same states, distances,
+    order, explanations and counts as the kernel's, with either state, under a depth or a
+    class filter, and between kernel queries on the same working arrays."""
+    from graph.model import DEFAULT_REGISTRY
+    from impact.bench import synthetic_topology
+    from impact.index import ImpactFilter, build_index
+
+    topology = synthetic_topology(3000, seed=11)
+    index = build_index(topology, DEFAULT_REGISTRY)
+    rng = np.random.default_rng(11)
+    filters = [
+        ImpactFilter(),
+        ImpactFilter(depth=0),
+        ImpactFilter(classes=frozenset({"application", "business_service", "user"})),
+    ]
+    leaf_runs: list[int] = []
+    real_leaves = impact.propagation._leaves
+
+    def counted(*args: object) -> int:
+        leaf_runs.append(1)
+        return real_leaves(*args)  # type: ignore[arg-type]
+
+    def seen(radius: impact.propagation.BlastRadius) -> tuple[object, ...]:
+        nodes = radius.nodes.tolist()
+        chains = [[(h.node, h.relationship) for h in p] for p in radius.paths(nodes)]
+        return _answer(radius), nodes, chains, radius.counts
+
+    monkeypatch.setattr(impact.propagation, "_leaves", counted)
+    with _kernel(kind):
+        for round_ in range(60):
+            seeds = rng.choice(topology.node_count, 1 + round_ % 3, replace=False).tolist()
+            state = ImpactState.DOWN if round_ % 2 else ImpactState.DEGRADED
+            failures = dict.fromkeys(map(int, seeds), state)
+            how = filters[round_ % len(filters)]
+            before = len(leaf_runs)
+            got = seen(propagate(index, failures, filter=how))
+            if len(leaf_runs) == before:
+                continue  # not all leaves: the kernel answered it
+            with monkeypatch.context() as forced:
+                forced.setattr(impact.propagation, "_leaves_only", lambda view, failures: False)
+                assert got == seen(propagate(index, failures, filter=how))
+    assert len(leaf_runs) >= 20  # most CIs are leaves (users, top services)
