@@ -199,9 +199,8 @@ class BlastRadius:
         """How many affected CIs (the failed ones included) are in each state."""
         if self.count <= _FEW:  # a handful: counted as Python ints, no array call
             codes = self.states.tolist()
-            per_code = [0, codes.count(1), codes.count(2), codes.count(3)]
-        else:
-            per_code = np.bincount(self.states.view(np.uint8), minlength=4).tolist()
+            return {state: codes.count(code) for state, code in STATE_CODES.items()}
+        per_code = np.bincount(self.states.view(np.uint8), minlength=4).tolist()
         return dict(zip(STATES[1:], per_code[1:], strict=True))  # codes 1-3: the enum's order
 
     def _within(self, times: I32, nodes: I32) -> npt.NDArray[np.bool_]:
