@@ -70,9 +70,9 @@ class Answer:
 def answer(index: ImpactIndex, ids: Sequence[str]) -> Answer:
     """Propagate from ``ids`` (down) and build the explanations a first page shows."""
     topo = index.topology
-    radius = propagate(index, dict.fromkeys((topo.number(CiId(i)) for i in ids), ImpactState.DOWN))
+    radius = propagate(index, {topo.number(CiId(i)): ImpactState.DOWN for i in ids})
     nodes = radius.nodes  # nearest first
-    hops = sum(len(path) for path in radius.paths(nodes[:PAGE].tolist()))
+    hops = sum(map(len, radius.paths(nodes[:PAGE].tolist())))
     counts = radius.counts
     return Answer(
         radius.affected,  # the check compares sets: no sort in the timed answer

@@ -736,7 +736,13 @@ def _leaves_only(view: View, failures: Mapping[int, ImpactState]) -> bool:
     the answer is theirs alone, which :func:`_leaves` writes without the cost of calling the
     kernel (most CIs are leaves: users, top services). A few failed CIs are checked; more
     go to the kernel."""
-    return len(failures) <= _FEW and not any(view.flags[v] for v in failures)
+    if len(failures) > _FEW:
+        return False
+    flags = view.flags
+    for v in failures:  # noqa: SIM110  (a loop: a generator costs more than the check)
+        if flags[v]:
+            return False
+    return True
 
 
 def _leaves(s: Scratch, down: list[int], degraded: list[int]) -> int:
@@ -744,7 +750,7 @@ def _leaves(s: Scratch, down: list[int], degraded: list[int]) -> int:
     (:func:`_simulate`'s first two loops; its state bytes stay clear). Returns the count."""
     zero, nf = s.zero, 0
     for v in down:
-        s.times[v] = zero  # went down and failed
+        s.t_down[v] = s.t_fail[v] = zero  # went down, and failed then
         s.failed_queue[nf], s.out_state[nf], s.out_distance[nf] = v, _DOWN, 0
         nf += 1
     for v in degraded:
