@@ -221,6 +221,8 @@ def test_leaves_are_answered_as_the_kernel_answers(kind: str, monkeypatch) -> No
             got = seen(propagate(index, failures, filter=how))
             if len(leaf_runs) == before:
                 continue  # not all leaves: the kernel answered it
+            codes = [code for _, code, _, _ in got[0]]
+            assert got[3] == {s: codes.count(c) for s, c in STATE_CODES.items()}
             with monkeypatch.context() as forced:
                 forced.setattr(impact.propagation, "_leaves_only", lambda view, failures: False)
                 assert got == seen(propagate(index, failures, filter=how))
