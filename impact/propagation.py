@@ -1029,15 +1029,14 @@ def _kernel_for(index: ImpactIndex) -> Callable[..., int]:
 _compiled: list[Callable[..., int]] = []  # the compiled kernel, once loaded
 
 
-@functools.cache
 def _kernel() -> Callable[..., int]:
     """:func:`_simulate` compiled by numba: on first use in a process, from numba's on-disk
     cache (``__pycache__``), else compiled there and then (seconds, once per install)."""
-    import numba  # imported here: it takes ~0.5 s
+    if not _compiled:  # two threads may both load it: harmless, the first one is used
+        import numba  # imported here: it takes ~0.5 s
 
-    compiled: Callable[..., int] = numba.njit(cache=True, nogil=True)(_simulate)
-    _compiled.append(compiled)
-    return compiled
+        _compiled.append(numba.njit(cache=True, nogil=True)(_simulate))
+    return _compiled[0]
 
 
 _RECORD: Final = 5  # int32 per record of _walk_back: CI, code, step, parent record, entry
