@@ -390,7 +390,8 @@ class ImpactIndex:
 
     def with_topology(self, topology: Topology) -> ImpactIndex:
         """This index for ``topology``, a later snapshot of the same structure (only its CI
-        statuses differ: see ``Topology.structure``): every array shared, no rebuild."""
+        statuses differ: see ``Topology.structure``): every array shared, no rebuild, and so
+        are the filtered views (none depends on statuses) and the pool of working arrays."""
         if topology.ids is not self.topology.ids and topology.ids != self.topology.ids:
             raise ValueError("with_topology needs a snapshot of the same structure")
         return ImpactIndex(
@@ -399,6 +400,9 @@ class ImpactIndex:
             plain=self.plain,
             reverse=self.reverse,
             groups=self.groups,
+            _views=self._views,
+            _views_lock=self._views_lock,
+            _pool=self._pool,
         )
 
     def borrow(self) -> Scratch:

@@ -227,3 +227,24 @@ def test_leaves_are_answered_as_the_kernel_answers(kind: str, monkeypatch) -> No
                 forced.setattr(impact.propagation, "_leaves_only", lambda view, failures: False)
                 assert got == seen(propagate(index, failures, filter=how))
     assert len(leaf_runs) >= 20  # most CIs are leaves (users, top services)
+
+
+def test_a_status_update_keeps_views_and_working_arrays(graph) -> None:
+    """An index brought up to date with new statuses only (``with_topology``) answers from
+    the filtered views and working arrays its predecessor made: none depends on statuses."""
+    import dataclasses
+
+    from impact.index import ImpactFilter
+
+    g = _chain(graph)
+    only_apps = ImpactFilter(classes=frozenset({"application"}))
+    view = g.index.view(only_apps)
+    failures = {g.n("host"): ImpactState.DOWN}
+    want = _answer(propagate(g.index, failures))  # its working arrays back in the pool
+    statuses = g.topology.statuses.copy()
+    statuses[g.n("ann")] = 1
+    updated = g.index.with_topology(dataclasses.replace(g.topology, statuses=statuses))
+    assert updated.view(only_apps) is view
+    pooled = list(g.index._pool)
+    assert pooled and updated.borrow() is pooled[-1]
+    assert _answer(propagate(updated, failures)) == want
