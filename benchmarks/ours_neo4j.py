@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -61,26 +61,29 @@ WATCH_EVERY = 0.25  # seconds between the background generation checks of the wa
 WATCH_RECHECK = timedelta(milliseconds=500)  # how old a check a watched answer may reuse
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):  # a named tuple: a third of a frozen dataclass's cost to make
     reached: I32  # node numbers of the answering snapshot's topology, in the order they failed
     proxies: dict[str, int | float | str]
 
 
+# the states as constants: an enum member read through its class costs ~0.1 µs
+_AT_RISK, _DEGRADED, _DOWN = ImpactState.AT_RISK, ImpactState.DEGRADED, ImpactState.DOWN
+
+
 def answer(index: ImpactIndex, ids: Sequence[str]) -> Answer:
     """Propagate from ``ids`` (down) and build the explanations a first page shows."""
-    topo = index.topology
-    radius = propagate(index, {topo.number(CiId(i)): ImpactState.DOWN for i in ids})
+    number = index.topology.number
+    radius = propagate(index, dict.fromkeys([number(CiId(i)) for i in ids], _DOWN))
     nodes = radius.nodes  # nearest first
     hops = sum(map(len, radius.paths(nodes[:PAGE].tolist())))
     counts = radius.counts
     return Answer(
         radius.affected,  # the check compares sets: no sort in the timed answer
         {
-            "reached": int(radius.count),
-            "down": counts[ImpactState.DOWN],
-            "degraded": counts[ImpactState.DEGRADED],
-            "at_risk": counts[ImpactState.AT_RISK],
+            "reached": radius.count,
+            "down": counts[_DOWN],
+            "degraded": counts[_DEGRADED],
+            "at_risk": counts[_AT_RISK],
             "path hops": hops,
         },
     )

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any, Final, Generic, NamedTuple, TypeVar, cast, overload
 
 import numpy as np
@@ -64,6 +65,7 @@ class ImpactState(StrEnum):
 STATE_CODES: Final = {ImpactState.AT_RISK: 1, ImpactState.DEGRADED: 2, ImpactState.DOWN: 3}
 STATES: Final = (None, ImpactState.AT_RISK, ImpactState.DEGRADED, ImpactState.DOWN)
 _DOWN, _DEG, _RISK = 3, 2, 1
+_AT_RISK_STATE, _DEGRADED_STATE, _DOWN_STATE = STATES[1:]  # no enum lookups on the hot path
 _I32_MAX: Final = 2**31 - 1
 
 
@@ -87,6 +89,7 @@ _new_hop: Final = cast(
     "Callable[[type[Hop], tuple[int, str | None, Direction | None, None]], Hop]", tuple.__new__
 )
 _FEW: Final = 12  # CIs up to which a page's states are read as scalars, not arrays
+_LEAVES: Final = _FEW  # failed CIs up to which propagate looks for leaves (see _leaves)
 
 _T = TypeVar("_T")
 
@@ -156,6 +159,9 @@ class BlastRadius:
     object is garbage-collected.
     """
 
+    # CI: what _start(CI) reads, where known without reading (see _knew_leaves)
+    _known: Mapping[int, tuple[int, int, int]] = MappingProxyType({})
+
     def __init__(
         self,
         index: ImpactIndex,
@@ -177,17 +183,40 @@ class BlastRadius:
         self._zero = scratch.zero  # scratch times are stored as zero + hops
         self._limit = limit
         self.count = count
-        # copies: the scratch goes back to the index's pool with this object
+        # copies (also of states and distances, when asked): the scratch goes back to the
+        # index's pool with this object
         self.affected: I32 = scratch.failed_queue[:count].copy()
-        self.states: I8 = scratch.out_state[:count].copy()  # 1 at risk, 2 degraded, 3 down
         # per (CI, state code): its link (rule(), worked out once), and the explanation of
         # each CI asked for (paths(): a page asked again is not walked again)
         self._links: dict[tuple[int, int], tuple[int, int]] = {}
         self._chains: dict[int, tuple[Hop, ...]] = {}  # key: CI << 2 | code
         self._walks: list[_Walk] = []  # the records of each walk of paths(), for rule()
 
+    def _knew_leaves(self, down: list[int], degraded: list[int]) -> None:
+        """What :func:`_leaves` wrote, kept as it was written: each failed CI's state at
+        step 0, the counts, and the order (all at distance 0: by number). A small answer's
+        figures then cost no reads of the working arrays."""
+        self._known = known = {}
+        for v in down:
+            known[v] = (v, _DOWN, 0)
+        for v in degraded:
+            known[v] = (v, _DEG, 0)
+        figures = self.__dict__  # what the _once properties would compute
+        figures["counts"] = {
+            _AT_RISK_STATE: 0,
+            _DEGRADED_STATE: len(degraded),
+            _DOWN_STATE: len(down),
+        }
+        one = self.count <= 1
+        figures["nodes"] = self.affected.copy() if one else np.array(sorted(known), dtype=np.int32)
+
     def __del__(self) -> None:
         self.index.give_back(self._s)  # cheaper than a weakref.finalize per query
+
+    @_once
+    def states(self) -> I8:
+        """Per ``affected`` CI: 1 at risk, 2 degraded, 3 down."""
+        return self._s.out_state[: self.count].copy()
 
     @_once
     def distances(self) -> I32:
@@ -409,15 +438,16 @@ class BlastRadius:
                 return list(map(list, tails))
             return [list(chains[key]) for key in keys]
         # a few CIs: their states read as scalars, no array calls unless some walk is needed
-        starts = [self._start(int(x)) for x in asked]
-        todo = []
-        for x, code, t in starts:
+        known, keys, todo = self._known, [], []
+        for asked_x in asked:
+            x, code, t = known.get(asked_x) or self._start(int(asked_x))
             key = x << 2 | code
+            keys.append(key)
             if key not in chains:
                 if t:
                     todo.append((x, code, t))
                 else:  # a failed CI: its own explanation
-                    chains[key] = (Hop(x),)
+                    chains[key] = (_new_hop(Hop, (x, None, None, None)),)
         if todo:
             nodes_, codes_, steps_ = zip(*todo, strict=True)
             tails = self._walk(
@@ -426,7 +456,7 @@ class BlastRadius:
                 np.array(steps_, dtype=np.int32),
             )
             chains.update(zip([x << 2 | code for x, code, _ in todo], tails, strict=True))
-        return [list(chains[x << 2 | code]) for x, code, _ in starts]
+        return [list(chains[key]) for key in keys]
 
     def _start(self, node: int) -> tuple[int, int, int]:
         """``node``, its state code and distance, read as scalars. Raises NotFoundError
@@ -669,23 +699,29 @@ def propagate(
     >>> [(topo.ids[h.node], h.relationship) for h in radius.path(topo.number(CiId("ann")))]
     [('ann', 'USES'), ('app', 'RUNS_ON'), ('web1', None)]
     """
-    n = index.node_count
-    if filter.depth is not None and not 0 <= filter.depth <= Limits.MAX_DEPTH:
-        raise LimitExceededError(
-            f"depth {filter.depth} is outside 0..{Limits.MAX_DEPTH}", field="depth"
-        )
-    limit = INF - 1 if filter.depth is None else filter.depth
+    depth = filter.depth
+    if depth is not None and not 0 <= depth <= Limits.MAX_DEPTH:
+        raise LimitExceededError(f"depth {depth} is outside 0..{Limits.MAX_DEPTH}", field="depth")
+    limit = INF - 1 if depth is None else depth
     view = index.view(filter)
+    flags = view.flags
+    n = len(flags)  # a flag byte per CI (index.node_count, without two properties)
     if baseline is not None and baseline.shape != (n,):
         raise ValidationError(f"baseline has shape {baseline.shape}, expected ({n},)")
     down_seeds: list[int] = []
     deg_seeds: list[int] = []
+    # Leaves: no failed CI has a plain entry or a membership in the view, so none can fail
+    # another and the answer is theirs alone, which _leaves writes without the cost of
+    # calling the kernel (most CIs are leaves: users, top services). A few are checked.
+    leaves = len(failures) <= _LEAVES
     for node, state in failures.items():
         if not 0 <= node < n:
             raise NotFoundError(f"no CI numbered {node}")
-        if state is ImpactState.DOWN:
+        if leaves and flags[node]:
+            leaves = False
+        if state is _DOWN_STATE:
             down_seeds.append(node)
-        elif state is ImpactState.DEGRADED:
+        elif state is _DEGRADED_STATE:
             deg_seeds.append(node)
         else:
             raise ValidationError(
@@ -694,7 +730,7 @@ def propagate(
 
     s = index.borrow()
     s.begin()
-    if _leaves_only(view, failures):
+    if leaves:
         count = _leaves(s, down_seeds, deg_seeds)
     else:
         try:
@@ -711,7 +747,7 @@ def propagate(
             # not given back: a run cut short (an interrupt in the plain-Python kernel) may
             # leave states and group counters set that the next query would take for its own
             raise
-    return BlastRadius(  # gives the scratch back when collected
+    radius = BlastRadius(  # gives the scratch back when collected
         index,
         view=view,
         filter=filter,
@@ -721,20 +757,9 @@ def propagate(
         count=count,
         limit=limit,
     )
-
-
-def _leaves_only(view: View, failures: Mapping[int, ImpactState]) -> bool:
-    """No failed CI has a plain entry or a membership in ``view``, so none can fail another:
-    the answer is theirs alone, which :func:`_leaves` writes without the cost of calling the
-    kernel (most CIs are leaves: users, top services). A few failed CIs are checked; more
-    go to the kernel."""
-    if len(failures) > _FEW:
-        return False
-    flags = view.flags
-    for v in failures:  # noqa: SIM110  (a loop: a generator costs more than the check)
-        if flags[v]:
-            return False
-    return True
+    if leaves:
+        radius._knew_leaves(down_seeds, deg_seeds)
+    return radius
 
 
 def _leaves(s: Scratch, down: list[int], degraded: list[int]) -> int:

@@ -108,11 +108,20 @@ class _Moment(NamedTuple):
 class _Held:
     """The current snapshot and the last moment it was known to match the store."""
 
-    __slots__ = ("index", "verified")
+    __slots__ = ("index", "reused", "verified")
 
     def __init__(self, index: ImpactIndex, verified: _Moment) -> None:
         self.index = index
         self.verified = verified
+        self.reused: Snapshot | None = None  # what requests reusing ``verified`` are given
+
+    def reuse(self) -> Snapshot:
+        """The snapshot of a request reusing the last check: one per check, not per request
+        (a Snapshot is immutable; making one is a third of a reused request's cost)."""
+        reused, at = self.reused, self.verified.at
+        if reused is None or reused.checked_at is not at:
+            reused = self.reused = Snapshot(self.index, self.index.generation, at)
+        return reused
 
 
 def _as_bound(value: timedelta | float) -> timedelta:
@@ -178,11 +187,12 @@ class ResidentIndex:
         ``recheck`` override the bound and the reuse of a recent check for this call
         (``max_staleness=0``: demand a fresh answer, which never reuses a check)."""
         bound = self.max_staleness if max_staleness is None else _as_bound(max_staleness)
-        asked = self._now()
-        reused = self._reused(asked, bound, recheck)
+        at = self._clock()
+        reused = self._reused(at, bound, recheck)
         if reused is not None:
             return reused
-        return self._settle(self._read_generation(), asked, bound)
+        # numbered once it needs a check of its own: before the round trip, as _now() does
+        return self._settle(self._read_generation(), _Moment(next(self._seq), at), bound)
 
     async def aget(
         self,
@@ -234,11 +244,11 @@ class ResidentIndex:
 
     # -- internals ---------------------------------------------------------------------------
     def _reused(
-        self, asked: _Moment, bound: timedelta, recheck: timedelta | float | None
+        self, asked: datetime, bound: timedelta, recheck: timedelta | float | None
     ) -> Snapshot | None:
         """The snapshot, when a check that found it in sync is recent enough to reuse
-        (``recheck``, this call's or the default) for a request ``asked`` with this bound;
-        else None. A recheck over the bound is not used: the check would be too old."""
+        (``recheck``, this call's or the default) for a request made at ``asked`` with this
+        bound; else None. A recheck over the bound is not used: the check would be too old."""
         within = self.recheck if recheck is None else _as_bound(recheck)
         if not FRESH < within <= bound:
             return None
@@ -247,10 +257,10 @@ class ResidentIndex:
             if (
                 held is not None
                 and held is not self._seen_behind
-                and held.verified.at >= asked.at - within
+                and held.verified.at >= asked - within
             ):
                 # in sync at a check this recent: no round trip (at most recheck behind)
-                return Snapshot(held.index, held.index.generation, held.verified.at)
+                return held.reuse()
         return None
 
     def _settle(self, current: str | None, asked: _Moment, bound: timedelta) -> Snapshot:

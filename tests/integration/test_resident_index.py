@@ -389,6 +389,22 @@ def test_recheck_reuses_a_recent_check_without_a_round_trip(gated: Gated, clock:
     r.close()
 
 
+def test_requests_reusing_one_check_share_its_snapshot(gated: Gated, clock: Clock) -> None:
+    r = ResidentIndex(gated, max_staleness=30, recheck=1, clock=clock)
+    r.get()
+    clock.advance(0.2)
+    first = r.get()
+    clock.advance(0.2)
+    assert r.get() is first and first.fresh and first.checked_at == T0  # one per check
+    clock.advance(1)
+    checked = r.get()  # past recheck: a round trip, which finds the store in sync
+    assert checked.fresh and checked.checked_at == T0 + timedelta(seconds=1.4)
+    clock.advance(0.2)
+    reused = r.get()  # reuses that later check, not the first one's snapshot
+    assert reused is not first and reused.checked_at == checked.checked_at and reused.fresh
+    r.close()
+
+
 def test_recheck_never_hides_a_check_that_found_the_snapshot_behind(
     gated: Gated, clock: Clock
 ) -> None:

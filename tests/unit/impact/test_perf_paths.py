@@ -224,7 +224,7 @@ def test_leaves_are_answered_as_the_kernel_answers(kind: str, monkeypatch) -> No
             codes = [code for _, code, _, _ in got[0]]
             assert got[3] == {s: codes.count(c) for s, c in STATE_CODES.items()}
             with monkeypatch.context() as forced:
-                forced.setattr(impact.propagation, "_leaves_only", lambda view, failures: False)
+                forced.setattr(impact.propagation, "_LEAVES", 0)  # never: the kernel answers
                 assert got == seen(propagate(index, failures, filter=how))
     assert len(leaf_runs) >= 20  # most CIs are leaves (users, top services)
 
