@@ -61,7 +61,7 @@ WATCH_EVERY = 0.25  # seconds between the background generation checks of the wa
 WATCH_RECHECK = timedelta(milliseconds=500)  # how old a check a watched answer may reuse
 
 
-class Answer(NamedTuple):  # a named tuple: a third of a frozen dataclass's cost to make
+class Answer(NamedTuple):  # a named tuple: made per answer, cheaper than a frozen dataclass
     reached: I32  # node numbers of the answering snapshot's topology, in the order they failed
     proxies: dict[str, int | float | str]
 

@@ -208,7 +208,8 @@ def test_leaves_are_answered_as_the_kernel_answers(kind: str, monkeypatch) -> No
     def seen(radius: impact.propagation.BlastRadius) -> tuple[object, ...]:
         nodes = radius.nodes.tolist()
         chains = [[(h.node, h.relationship) for h in p] for p in radius.paths(nodes)]
-        return _answer(radius), nodes, chains, radius.counts
+        arrays = radius.affected.tolist(), radius.states.tolist(), radius.distances.tolist()
+        return _answer(radius), nodes, chains, radius.counts, arrays
 
     monkeypatch.setattr(impact.propagation, "_leaves", counted)
     with _kernel(kind):
