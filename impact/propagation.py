@@ -194,21 +194,18 @@ class BlastRadius:
 
     def _knew_leaves(self, down: list[int], degraded: list[int]) -> None:
         """What :func:`_leaves` wrote, kept as it was written: each failed CI's state at
-        step 0, the counts, and the order (all at distance 0: by number). A small answer's
-        figures then cost no reads of the working arrays."""
+        step 0, and the counts. A small answer's explanations and counts then cost no reads
+        of the working arrays."""
         self._known = known = {}
         for v in down:
             known[v] = (v, _DOWN, 0)
         for v in degraded:
             known[v] = (v, _DEG, 0)
-        figures = self.__dict__  # what the _once properties would compute
-        figures["counts"] = {
+        self.__dict__["counts"] = {  # what the _once property would compute
             _AT_RISK_STATE: 0,
             _DEGRADED_STATE: len(degraded),
             _DOWN_STATE: len(down),
         }
-        one = self.count <= 1
-        figures["nodes"] = self.affected.copy() if one else np.array(sorted(known), dtype=np.int32)
 
     def __del__(self) -> None:
         self.index.give_back(self._s)  # cheaper than a weakref.finalize per query

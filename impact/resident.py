@@ -191,8 +191,8 @@ class ResidentIndex:
         reused = self._reused(at, bound, recheck)
         if reused is not None:
             return reused
-        # numbered once it needs a check of its own: before the round trip, as _now() does
-        return self._settle(self._read_generation(), _Moment(next(self._seq), at), bound)
+        # numbered once it needs a check of its own, before the round trip
+        return self._settle(self._read_generation(), self._now(at), bound)
 
     async def aget(
         self,
@@ -342,8 +342,9 @@ class ResidentIndex:
                     asked = self._now()  # before the round trip: what "verified" means
                     self._settle(self._read_generation(), asked, self.max_staleness)
 
-    def _now(self) -> _Moment:
-        return _Moment(next(self._seq), self._clock())
+    def _now(self, at: datetime | None = None) -> _Moment:
+        """The next moment, at ``at`` (a clock reading taken for it) or now."""
+        return _Moment(next(self._seq), self._clock() if at is None else at)
 
     @staticmethod
     def _recent(moment: _Moment, asked: _Moment, bound: timedelta) -> bool:
