@@ -110,7 +110,17 @@ WITH c ORDER BY c.id LIMIT $limit
 RETURN collect(c.id) AS ids, collect(coalesce($status_index[c.status], 0)) AS statuses
 """
 
-# Reserves ``$count`` consecutive sequence numbers; the lock on the node orders writers.
+# A writer's turn: the counter node's lock, taken by a plain write before the transaction
+# reads what it will write over, and held until it commits. Not ``SET m.value = m.value +
+# 0``: two transactions that each increment the node (one holding it, one waiting) are
+# reported as a deadlock when the holder increments it again; a plain write to wait with
+# is not (measured on 5.26).
+TAKE_TURN: LiteralString = """
+MERGE (m:Meta {key: 'change_seq'}) ON CREATE SET m.value = 0
+SET m.turn = true
+"""
+
+# Reserves ``$count`` consecutive sequence numbers, in a transaction that has its turn.
 RESERVE_SEQ: LiteralString = """
 MERGE (m:Meta {key: 'change_seq'}) ON CREATE SET m.value = 0
 SET m.value = m.value + $count
@@ -156,8 +166,9 @@ _NEW_CI: LiteralString = (
 
 def create_cis(label: str) -> LiteralString:
     """Write CIs of one class label that the transaction found missing. CREATE, not MERGE:
-    no lookup first, and a CI another writer created meanwhile fails the uniqueness
-    constraint (the store then runs the whole write again, as an update)."""
+    no lookup first (the transaction read them in its turn), and a CI that a writer not
+    taking turns created meanwhile fails the uniqueness constraint (the store then runs the
+    whole write again, as an update)."""
     return f"""
 UNWIND $rows AS row
 CREATE (c:CI:{quote(label)} {_NEW_CI})

@@ -3,13 +3,14 @@
 How it keeps the store contract (``graph.store``):
 
 * one call, one managed transaction (``execute_write``, retried by the driver on transient
-  errors): the batch is validated first, the stored versions of its items are read in the
-  transaction, and only the items that changed are written, with their history, in
-  ``UNWIND`` chunks of :data:`CHUNK` rows; CIs found missing are CREATEd (a race with
-  another writer creating one fails the uniqueness constraint, and the write runs again);
-  relationships are read and the missing ones CREATEd between ends found by internal node
-  id, after the writer took the history counter's lock, which every writer takes before its
-  first write (so writers that change things take turns, as on the embedded store);
+  errors): the batch is validated first; the transaction waits for its turn (the history
+  counter's lock, which every writer takes before it reads what it will write over and
+  before its first write: writers that change things take turns, as on the embedded
+  store); the stored versions of its items are read, and only the items that changed are
+  written, with their history, in ``UNWIND`` chunks of :data:`CHUNK` rows; CIs found
+  missing are CREATEd (should a writer that does not take turns create one meanwhile, the
+  uniqueness constraint fails and the write runs again); missing relationships are CREATEd
+  between ends found by internal node id;
 * the creation entry of a CI or relationship is kept on the item (``created*`` properties),
   not in a :Change node, until the item is deleted (see ``graph.neo4j_cypher``);
 * labels and relationship types come from the registry only (see ``graph.neo4j_cypher``);
@@ -728,8 +729,9 @@ class Neo4jStore:
                 try:
                     return session.execute_write(once)
                 except neo4j_errors.ConstraintError:
-                    # Another writer created a CI of this batch after the transaction read
-                    # it as missing (``create_cis``): run it again, reading it as stored.
+                    # A writer that does not take turns (a release before them, Cypher run
+                    # by hand) created a CI of this batch after the transaction read it as
+                    # missing (``create_cis``): run it again, reading it as stored.
                     if attempt == _CONFLICT_ATTEMPTS:
                         raise
             raise AssertionError("unreachable")  # the loop returns or raises
@@ -1227,11 +1229,14 @@ class _Write:
     """One write transaction: reads what is stored, writes what changed, and collects the
     history, which :meth:`finish` appends with the generation bump.
 
-    History entries are numbered (``seq``) before the statements that cause them run, since
-    a relationship's creation entry is written with it: the first reservation locks the
-    counter node, before any other write lock of the transaction, so every writer takes its
-    locks in the same order and writers that change things take turns, as on the embedded
-    store (``BEGIN IMMEDIATE``)."""
+    Writers that change things take turns, as on the embedded store (``BEGIN IMMEDIATE``):
+    a transaction's turn is the counter node's lock (:meth:`lock`), taken before any other
+    write lock, so every writer takes its locks in the same order, and before it reads what
+    it will write over, so it reads what the writer before it committed (a writer that read
+    a CI while another was changing it would plan against a state that the other's commit
+    replaces: a history entry from the wrong value, or an update found "unchanged" and
+    lost). History entries are numbered (``seq``) in that turn, before the statements that
+    cause them run, since a relationship's creation entry is written with it."""
 
     def __init__(self, tx: Tx, registry: Registry, ctx: WriteContext) -> None:
         self.tx = tx
@@ -1242,11 +1247,22 @@ class _Write:
         self.moved_structure = False  # ... and not only CI statuses (Topology.structure)
         self.pending: neo4j.Result | None = None
         self.times: dict[datetime, str] = {}
+        self.locked = False  # holds the counter lock: has its turn
+
+    def lock(self) -> None:
+        """Wait for this transaction's turn (the counter lock), if it does not have it yet:
+        before reading what it will write over, so that it reads what the writer before it
+        committed."""
+        if not self.locked:
+            self.tx.run(cypher.TAKE_TURN).consume()
+            self.locked = True
 
     def existing_ids(self, ids: Iterable[str]) -> set[CiId]:
+        self.lock()
         return _existing_ids(self.tx, list(dict.fromkeys(ids)))
 
     def read_cis(self, ids: Sequence[str]) -> dict[CiId, ConfigurationItem]:
+        self.lock()
         return _read_cis(self.tx, ids)
 
     def cis(
@@ -1304,6 +1320,7 @@ class _Write:
 
     def read_ci_props(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored properties of these CIs, for those that exist."""
+        self.lock()
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(ids):
             for record in self.tx.run(cypher.READ_CIS, ids=chunk):
@@ -1315,8 +1332,8 @@ class _Write:
         if not relationships:
             return WriteResult()
         # One number per relationship, in the caller's order, which the history keeps: the
-        # creation entry of a relationship is written with it. Reserving them takes the
-        # counter lock, before anything below is read (see the class docstring).
+        # creation entry of a relationship is written with it. Reserving them waits for the
+        # transaction's turn, before anything below is read (see the class docstring).
         base = self.reserve_seq(len(relationships))
         nids = self.node_ids({end for r in relationships for end in (r.source, r.target)})
         batch.check_ends(relationships, set(nids))
@@ -1449,6 +1466,7 @@ class _Write:
         self, keys: Sequence[RelKey]
     ) -> dict[RelKey, tuple[Relationship, dict[str, Any]]]:
         """These relationships, for those that exist, with all their properties."""
+        self.lock()
         found: dict[RelKey, tuple[Relationship, dict[str, Any]]] = {}
         for chunk in _chunks(keys):
             params = [_key_param(k) for k in chunk]
@@ -1494,6 +1512,7 @@ class _Write:
             _put_source_records(self.tx, records)
 
     def reserve_seq(self, count: int) -> int:
+        self.lock()
         record = self.tx.run(cypher.RESERVE_SEQ, count=count).single(strict=True)
         return int(record["base"])
 

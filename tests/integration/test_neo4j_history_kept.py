@@ -168,3 +168,65 @@ def test_concurrent_writers_create_each_relationship_once(request: pytest.Fixtur
     finally:
         for s in stores:
             s.close()
+
+
+@pytest.mark.neo4j
+def test_a_writer_reads_what_the_writer_before_it_committed(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+):
+    """Writers take turns (the counter lock), and each reads the stored CIs inside its turn:
+    a writer that read a CI while another was changing it would compute its history against
+    a state that no longer exists, or find nothing to write and lose its update."""
+    from graph.neo4j_store import Neo4jStore, _Write
+    from tests.conftest import wipe_neo4j
+
+    server = request.getfixturevalue("neo4j_server")
+    wipe_neo4j(server)
+    first, second = (
+        Neo4jStore(server.uri, user=server.user, password=server.password) for _ in "ab"
+    )
+    locked, read = threading.Event(), threading.Event()
+    holder = threading.local()
+    reserve, read_props = _Write.reserve_seq, _Write.read_ci_props
+
+    def reserve_seq(self: _Write, count: int) -> int:
+        base = reserve(self, count)
+        if getattr(holder, "first", False) and not locked.is_set():
+            locked.set()  # the first writer holds the lock until it commits...
+            read.wait(timeout=1.0)  # ...long enough for the second to read, if it may
+        return base
+
+    def read_ci_props(self: _Write, ids: object) -> object:
+        found = read_props(self, ids)  # type: ignore[arg-type]
+        if getattr(holder, "second", False):
+            read.set()
+        return found
+
+    monkeypatch.setattr(_Write, "reserve_seq", reserve_seq)
+    monkeypatch.setattr(_Write, "read_ci_props", read_ci_props)
+    results: dict[str, WriteResult] = {}
+    try:
+        first.upsert_cis([ci("x")], ctx(0))
+
+        def rename() -> None:
+            holder.first = True
+            results["first"] = first.upsert_cis([ci("x", name="renamed")], ctx(1))
+
+        def restore() -> None:
+            holder.second = True
+            locked.wait(timeout=10)
+            results["second"] = second.upsert_cis([ci("x")], ctx(2))  # the name it had
+
+        threads = [threading.Thread(target=rename), threading.Thread(target=restore)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == {"first": WriteResult(updated=1), "second": WriteResult(updated=1)}
+        stored = first.get_ci(CiId("x"))
+        assert stored is not None and stored.name == "x"  # the later writer's
+        renames = [(c.before, c.after) for c in first.history([CiId("x")]) if c.kind == "updated"]
+        assert renames == [("x", "renamed"), ("renamed", "x")]
+    finally:
+        first.close()
+        second.close()

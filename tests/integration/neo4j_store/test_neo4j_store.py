@@ -539,11 +539,13 @@ def test_relationships_are_created_with_their_properties_and_found_again(
     ]
 
 
-def test_a_ci_created_by_another_writer_meanwhile_is_written_as_an_update(
+def test_a_ci_created_meanwhile_by_a_writer_that_does_not_wait_is_written_as_an_update(
     uri: str, store: Neo4jStore, monkeypatch
 ):
-    # The transaction reads "a" as missing; another writer creates it before the CREATE.
-    other = Neo4jStore(uri, user=USER, password=PASSWORD)
+    # The store's writers take turns and read inside their turn, so none of them can create
+    # "a" between this transaction's read and its CREATE; a writer that does not wait for its
+    # turn can (a release before the turns, during a rolling upgrade, or Cypher run by hand).
+    # The transaction reads "a" as missing; such a writer creates it before the CREATE.
     real = store_module._Write.read_ci_props
     raced: list[bool] = []
 
@@ -551,17 +553,20 @@ def test_a_ci_created_by_another_writer_meanwhile_is_written_as_an_update(
         found = real(self, ids)
         if not raced:
             raced.append(True)
-            other.upsert_cis([ci("a", name="theirs")], ctx())
+            with neo4j.GraphDatabase.driver(uri, auth=(USER, PASSWORD)) as driver:
+                driver.execute_query(
+                    "CREATE (:CI:Server {id: 'a', ci_class: 'server', name: 'theirs', "
+                    "status: 'operational'})"
+                )
         return found
 
     monkeypatch.setattr(store_module._Write, "read_ci_props", read_then_race)
-    try:
-        assert store.upsert_cis([ci("a", name="ours")], ctx()) == WriteResult(updated=1)
-    finally:
-        other.close()
+    assert store.upsert_cis([ci("a", name="ours")], ctx()) == WriteResult(updated=1)
     got = store.get_ci(CiId("a"))
     assert got is not None and got.name == "ours"
-    assert [(c.kind, c.field) for c in store.history()] == [("created", None), ("updated", "name")]
+    assert [(c.kind, c.field, c.before, c.after) for c in store.history()] == [
+        ("updated", "name", "theirs", "ours")
+    ]
 
 
 def test_external_changes_are_idempotent_within_and_across_calls(store: Neo4jStore):
