@@ -39,8 +39,10 @@ sys.exit(0 if report.ok else 1)
 """
 
 
-def _run(args: list[str], store_dir: Path, kill_after: float | None) -> None:
-    """Run the importer; with ``kill_after``, SIGKILL it that long after its run started."""
+def _run(args: list[str], store_dir: Path, kill_after: float | None) -> float:
+    """Run the importer; with ``kill_after``, SIGKILL it that long after its run started.
+    Returns the seconds from the start of its run (or of the process, if the run was never
+    seen running) to its end."""
     child = subprocess.Popen(  # our own interpreter and test driver
         [sys.executable, *args],
         cwd=ROOT,
@@ -48,16 +50,18 @@ def _run(args: list[str], store_dir: Path, kill_after: float | None) -> None:
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    if kill_after is None:
-        _, err = child.communicate(timeout=300)
-        assert child.returncode == 0, err.decode()[-2000:]
-        return
     deadline = time.monotonic() + 120
     while child.poll() is None and time.monotonic() < deadline and not _running(store_dir):
         time.sleep(0.02)
+    started = time.monotonic()
+    if kill_after is None:
+        _, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err.decode()[-2000:]
+        return time.monotonic() - started
     time.sleep(kill_after)
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=60)
+    return time.monotonic() - started
 
 
 def _running(store_dir: Path) -> bool:
@@ -74,25 +78,23 @@ def _running(store_dir: Path) -> bool:
 @pytest.mark.parametrize("how", ["streamed", "cli"])
 def test_killed_runs_converge_without_duplicates_or_losses(tmp_path: Path, how: str):
     ci_file, rel_file = write_synthetic_csv(tmp_path / "in", CIS, RELATIONSHIPS, seed=3)
-    store_dir = tmp_path / "store"
-    if how == "streamed":
-        args = ["-c", DRIVER, str(store_dir), str(ci_file), str(rel_file)]
-    else:
-        args = [
-            "-m",
-            "api.cli",
-            "import",
-            "csv",
-            str(ci_file),
-            str(rel_file),
-            "--store",
-            str(store_dir),
-            "--source",
-            "crash",
+
+    def command(store_dir: Path) -> list[str]:
+        if how == "streamed":
+            return ["-c", DRIVER, str(store_dir), str(ci_file), str(rel_file)]
+        return [
+            *("-m", "api.cli", "import", "csv", str(ci_file), str(rel_file)),
+            *("--store", str(store_dir), "--source", "crash"),
         ]
+
+    # Kills at random points inside a whole run, however long it takes on this machine: a
+    # first run into a store of its own says how long that is.
+    took = _run(command(tmp_path / "timing"), tmp_path / "timing", kill_after=None)
+    store_dir = tmp_path / "store"
+    args = command(store_dir)
     rng = random.Random(20261126)
     for _ in range(4):
-        _run(args, store_dir, kill_after=rng.uniform(0.05, 1.5))
+        _run(args, store_dir, kill_after=rng.uniform(0.05, 0.6) * took)
     _run(args, store_dir, kill_after=None)
 
     store = SqliteStore(store_dir)
