@@ -4,6 +4,7 @@ through updates, deletions and filters, and concurrent writers must not duplicat
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -230,3 +231,52 @@ def test_a_writer_reads_what_the_writer_before_it_committed(
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.neo4j
+def test_writers_wait_for_their_turn_without_deadlocks(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+):
+    """Calls that write CIs and then relationships reserve history numbers twice; waiting for
+    the turn with an increment of the counter itself would make the server report a deadlock
+    (and the driver retry the whole write) each time two of them meet."""
+    from graph.neo4j_store import Neo4jStore
+    from tests.conftest import wipe_neo4j
+
+    server = request.getfixturevalue("neo4j_server")
+    wipe_neo4j(server)
+    stores = [Neo4jStore(server.uri, user=server.user, password=server.password) for _ in range(3)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def write(store: Neo4jStore, k: int) -> None:
+        try:
+            start.wait()
+            for call in range(5):
+                ids = [f"w{k}-{call}-{i}" for i in range(20)]
+                store.apply(
+                    [ci(i) for i in ids],
+                    [rel(a, b) for a, b in itertools.pairwise(ids)],
+                    ctx(call),
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    caplog.set_level("WARNING", logger="neo4j")
+    try:
+        threads = [threading.Thread(target=write, args=(s, k)) for k, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in stores:
+            s.close()
+    assert not errors
+    assert not [r for r in caplog.records if "Deadlock" in r.getMessage()]
+    with (
+        neo4j.GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as d,
+        d.session() as session,
+    ):
+        seqs = session.run("MATCH (c:CI) RETURN collect(c.created_seq) AS s").single(strict=True)
+    assert len(set(seqs["s"])) == len(stores) * 5 * 20  # every creation numbered once
