@@ -1233,9 +1233,9 @@ class _Write:
     a transaction's turn is the counter node's lock (:meth:`lock`), taken before any other
     write lock, so every writer takes its locks in the same order, and before it reads what
     it will write over, so it reads what the writer before it committed (a writer that read
-    a CI while another was changing it would plan against a state that the other's commit
-    replaces: a history entry from the wrong value, or an update found "unchanged" and
-    lost). History entries are numbered (``seq``) in that turn, before the statements that
+    a CI while another was changing it would write its whole CI back over the other's
+    commit, undoing the other's change to a field it did not touch with no history entry to
+    say so). History entries are numbered (``seq``) in that turn, before the statements that
     cause them run, since a relationship's creation entry is written with it."""
 
     def __init__(self, tx: Tx, registry: Registry, ctx: WriteContext) -> None:

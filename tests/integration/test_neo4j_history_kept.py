@@ -175,9 +175,10 @@ def test_concurrent_writers_create_each_relationship_once(request: pytest.Fixtur
 def test_a_writer_reads_what_the_writer_before_it_committed(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ):
-    """Writers take turns (the counter lock), and each reads the stored CIs inside its turn:
-    a writer that read a CI while another was changing it would compute its history against
-    a state that no longer exists, or find nothing to write and lose its update."""
+    """Writers take turns (the counter lock), and each reads the stored CIs inside its turn.
+    A writer that read a CI while another was changing it would write its whole CI back over
+    the other's commit (the other's change to another field undone, with no history entry
+    saying so) and record its own change from a value that was no longer stored."""
     from graph.neo4j_store import Neo4jStore, _Write
     from tests.conftest import wipe_neo4j
 
@@ -207,27 +208,37 @@ def test_a_writer_reads_what_the_writer_before_it_committed(
     monkeypatch.setattr(_Write, "read_ci_props", read_ci_props)
     results: dict[str, WriteResult] = {}
     try:
-        first.upsert_cis([ci("x")], ctx(0))
+        first.upsert_cis([ci("x", environment="prod")], ctx(0))
 
-        def rename() -> None:
+        def move() -> None:  # one source moves it to staging...
             holder.first = True
-            results["first"] = first.upsert_cis([ci("x", name="renamed")], ctx(1))
+            results["first"] = first.upsert_cis([ci("x", environment="staging")], ctx(1))
 
-        def restore() -> None:
+        def rename() -> None:  # ...while another, which has read it in prod, renames it
             holder.second = True
             locked.wait(timeout=10)
-            results["second"] = second.upsert_cis([ci("x")], ctx(2))  # the name it had
+            results["second"] = second.upsert_cis(
+                [ci("x", name="renamed", environment="prod")], ctx(2)
+            )
 
-        threads = [threading.Thread(target=rename), threading.Thread(target=restore)]
+        threads = [threading.Thread(target=move), threading.Thread(target=rename)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert results == {"first": WriteResult(updated=1), "second": WriteResult(updated=1)}
+        # The second writer, in its turn, finds the CI in staging: its write moves it back to
+        # prod, and says so.
         stored = first.get_ci(CiId("x"))
-        assert stored is not None and stored.name == "x"  # the later writer's
-        renames = [(c.before, c.after) for c in first.history([CiId("x")]) if c.kind == "updated"]
-        assert renames == [("x", "renamed"), ("renamed", "x")]
+        assert stored is not None and (stored.name, stored.environment) == ("renamed", "prod")
+        changes = [
+            (c.field, c.before, c.after) for c in first.history([CiId("x")]) if c.kind == "updated"
+        ]
+        assert sorted(changes) == [
+            ("environment", "prod", "staging"),
+            ("environment", "staging", "prod"),
+            ("name", "x", "renamed"),
+        ]
     finally:
         first.close()
         second.close()
