@@ -1270,9 +1270,11 @@ class _Write:
         cis: Sequence[ConfigurationItem],
         existing: Mapping[CiId, ConfigurationItem] | None = None,
     ) -> WriteResult:
-        """Write ``cis`` over what is stored: ``existing``, or else read here."""
+        """Write ``cis`` over what is stored: ``existing`` (read in this turn), or else read
+        here."""
         if not cis:
             return WriteResult()
+        self.lock()  # held already when ``existing`` was read: the writes below are in turn
         stored = self.read_ci_props([ci.id for ci in cis]) if existing is None else {}
         created = updated = 0
         for part in _chunks(cis):
@@ -1312,7 +1314,7 @@ class _Write:
                 row["first_seen"] = self.utc(planned.first_seen)
                 row["last_seen"] = self.utc(planned.last_seen)
                 groups[(label, old_label, old is None)].append(row)
-            self.number(changes, lock=bool(groups))
+            self.number(changes)
             for (label, old_label, missing), rows in groups.items():
                 query = cypher.create_cis(label) if missing else cypher.upsert_cis(label, old_label)
                 self.send(query, rows=_Rows(rows))
@@ -1423,13 +1425,10 @@ class _Write:
         row.update(_created_props(change, seq, self.utc(change.at)))
         return row
 
-    def number(
-        self, changes: Sequence[tuple[Change, dict[str, Any] | None]], *, lock: bool = False
-    ) -> None:
+    def number(self, changes: Sequence[tuple[Change, dict[str, Any] | None]]) -> None:
         """Number ``changes`` in order: an entry paired with the row of the CI it creates is
-        kept in that row, the others are for :meth:`finish`; ``lock``: take the counter lock
-        even when there are none (before writing something)."""
-        if changes or lock:
+        kept in that row, the others are for :meth:`finish`."""
+        if changes:
             base = self.reserve_seq(len(changes))
             for i, (change, row) in enumerate(changes):
                 at = self.utc(change.at)
@@ -1438,10 +1437,9 @@ class _Write:
                 else:
                     row.update(_created_props(change, base + i + 1, at))
 
-    def record(self, changes: Sequence[Change], *, lock: bool = False) -> None:
-        """Number ``changes`` (in order) for :meth:`finish`; ``lock``: take the counter lock
-        even when there are none (before writing something)."""
-        if changes or lock:
+    def record(self, changes: Sequence[Change]) -> None:
+        """Number ``changes`` (in order) for :meth:`finish`."""
+        if changes:
             base = self.reserve_seq(len(changes))
             self.entries.extend(
                 _change_row(c, base + i + 1, self.utc(c.at)) for i, c in enumerate(changes)
