@@ -730,20 +730,18 @@ def propagate(
     if leaves:
         count = _leaves(s, down_seeds, deg_seeds)
     else:
-        try:
-            count = _run(
-                index,
-                view,
-                s,
-                np.array(down_seeds, dtype=np.int32) if down_seeds else _NO_SEEDS,
-                np.array(deg_seeds, dtype=np.int32) if deg_seeds else _NO_SEEDS,
-                baseline=baseline,
-                limit=limit,
-            )
-        except BaseException:
-            # not given back: a run cut short (an interrupt in the plain-Python kernel) may
-            # leave states and group counters set that the next query would take for its own
-            raise
+        # Should the run raise, the scratch is not given back: a run cut short (an interrupt
+        # in the plain-Python kernel) may leave states and group counters set that the next
+        # query would take for its own.
+        count = _run(
+            index,
+            view,
+            s,
+            np.array(down_seeds, dtype=np.int32) if down_seeds else _NO_SEEDS,
+            np.array(deg_seeds, dtype=np.int32) if deg_seeds else _NO_SEEDS,
+            baseline=baseline,
+            limit=limit,
+        )
     radius = BlastRadius(  # gives the scratch back when collected
         index,
         view=view,
